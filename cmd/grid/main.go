@@ -1,0 +1,304 @@
+// Command grid runs grids of prompt-tuning experiments (Discrete Prompt
+// Tuning on CLIP): `grid run` expands a TOML grid into a DAG of jobs and runs
+// them in plugin worker processes, storing everything in SQLite; `grid report`
+// turns the database into tables and figures.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"golang.org/x/term"
+
+	"github.com/fomo-grid/grid/engine/demo"
+	"github.com/fomo-grid/grid/orchestrator"
+	"github.com/fomo-grid/grid/report"
+	"github.com/fomo-grid/grid/worker"
+)
+
+// workerCommand is the hidden subcommand that turns this binary into a
+// plugin worker; the orchestrator starts it, users never type it.
+const workerCommand = "__worker"
+
+const usage = `grid: grids of discrete-prompt-tuning experiments on CLIP
+
+usage:
+  grid run    [--workers N] [--retries N] [--plain] [grid.toml]   run every job not done yet
+  grid plan   [--json] [grid.toml]        list jobs and whether each is new, done, failed or stale
+  grid status [--json] [grid.toml]        state, attempts and accuracies of every job
+  grid report [--plot] [grid.toml]        Markdown tables (and PNG/SVG figures) in <run dir>/report
+  grid demo   [--dir demo]                write the built-in demo: tiny CLIP, vocabulary, image dataset
+
+The grid file defaults to grid.toml. Exit status: 0 all done, 1 jobs failed or bad input, 130 interrupted.
+`
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == workerCommand {
+		worker.Serve() // never returns
+	}
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stdout, usage)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	cmd, rest := args[0], args[1:]
+	var err error
+	switch cmd {
+	case "run":
+		err = cmdRun(rest, stdout, stderr)
+	case "plan":
+		err = cmdPlan(rest, stdout)
+	case "status":
+		err = cmdStatus(rest, stdout)
+	case "report":
+		err = cmdReport(rest, stdout)
+	case "demo":
+		err = cmdDemo(rest, stdout)
+	default:
+		fmt.Fprintf(stderr, "grid: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+	var interrupted interruptedError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &interrupted):
+		fmt.Fprintln(stderr, "grid:", err)
+		return 130
+	default:
+		fmt.Fprintln(stderr, "grid:", err)
+		return 1
+	}
+}
+
+type interruptedError struct{ error }
+
+// parse parses flags wherever they stand among the arguments and returns the
+// grid file (the one positional argument, default grid.toml).
+func parse(fs *flag.FlagSet, args []string) (string, error) {
+	var flags, pos []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if strings.HasPrefix(a, "-") && a != "-" {
+			flags = append(flags, a)
+			name := strings.TrimLeft(a, "-")
+			if !strings.Contains(name, "=") {
+				if f := fs.Lookup(name); f != nil {
+					if bf, ok := f.Value.(interface{ IsBoolFlag() bool }); !ok || !bf.IsBoolFlag() {
+						if i+1 < len(args) {
+							i++
+							flags = append(flags, args[i])
+						}
+					}
+				}
+			}
+			continue
+		}
+		pos = append(pos, a)
+	}
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(flags); err != nil {
+		return "", fmt.Errorf("%s: %w", fs.Name(), err)
+	}
+	switch len(pos) {
+	case 0:
+		return "grid.toml", nil
+	case 1:
+		return pos[0], nil
+	}
+	return "", fmt.Errorf("%s: one grid file expected, got %q", fs.Name(), pos)
+}
+
+func cmdRun(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	workers := fs.Int("workers", 0, "parallel worker processes (default: the grid file's, else 1)")
+	retries := fs.Int("retries", -1, "extra attempts per failed job (default: the grid file's)")
+	plain := fs.Bool("plain", false, "log lines instead of progress bars")
+	verbose := fs.Bool("v", false, "show worker logs")
+	file, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	s, err := orchestrator.Open(file)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	var disp orchestrator.Display
+	if !*plain && isTerminal(stdout) {
+		disp = orchestrator.NewBars(stdout)
+	} else {
+		disp = orchestrator.NewLog(stdout)
+	}
+	level := hclog.Warn
+	if *verbose {
+		level = hclog.Debug
+	}
+	logger := hclog.New(&hclog.LoggerOptions{Name: "grid", Output: stderr, Level: level})
+	sum, err := s.Run(ctx, orchestrator.Options{Workers: *workers, Retries: *retries, Display: disp, Logger: logger})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "grid %s: %d jobs: %d done now, %d done before, %d failed, %d blocked; results in %s\n",
+		s.Grid.Name, sum.Total, sum.Done, sum.Skipped, sum.Failed, sum.Blocked, s.RunDir)
+	if err := sum.Err(); err != nil {
+		if sum.Interrupted {
+			return interruptedError{err}
+		}
+		return err
+	}
+	return nil
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+func cmdPlan(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("plan", flag.ContinueOnError)
+	asJSON := fs.Bool("json", false, "print JSON")
+	file, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	rows, err := orchestrator.Plan(file)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rows)
+	}
+	counts := map[string]int{}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "STATE\tKIND\tID\tNAME\tDEPENDS ON\tNOTE")
+	for _, r := range rows {
+		counts[r.State]++
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.State, r.Kind, r.ID, r.Name, strings.Join(r.Deps, ","), r.Reason)
+	}
+	tw.Flush()
+	fmt.Fprintf(stdout, "\n%d jobs:%s\n", len(rows), countLine(counts))
+	return nil
+}
+
+func countLine(counts map[string]int) string {
+	keys := make([]string, 0, len(counts))
+	for k := range counts {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		fmt.Fprintf(&b, " %d %s", counts[k], k)
+	}
+	return b.String()
+}
+
+func cmdStatus(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("status", flag.ContinueOnError)
+	asJSON := fs.Bool("json", false, "print JSON")
+	file, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	rows, err := orchestrator.Status(file)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rows)
+	}
+	counts := map[string]int{}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "STATE\tTRIES\tNAME\tACCURACY\tPROMPT\tTIME\tERROR")
+	for _, r := range rows {
+		counts[r.State]++
+		acc := "—"
+		if len(r.Evaluations) > 0 {
+			parts := make([]string, 0, len(r.Evaluations))
+			for _, e := range r.Evaluations {
+				parts = append(parts, fmt.Sprintf("%s %.1f%%", e.Split, e.Accuracy))
+			}
+			acc = strings.Join(parts, ", ")
+		}
+		dur := ""
+		if r.Seconds > 0 {
+			dur = (time.Duration(r.Seconds*1000) * time.Millisecond).Round(100 * time.Millisecond).String()
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\n", r.State, r.Attempts, r.Name, acc, r.Prompt, dur, oneLine(r.Error, 60))
+	}
+	tw.Flush()
+	fmt.Fprintf(stdout, "\n%d jobs:%s\n", len(rows), countLine(counts))
+	return nil
+}
+
+func oneLine(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > n {
+		s = s[:n-1] + "…"
+	}
+	return s
+}
+
+func cmdReport(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("report", flag.ContinueOnError)
+	plot := fs.Bool("plot", false, "also draw PNG and SVG figures")
+	file, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	s, err := orchestrator.Open(file)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	files, err := report.Write(s.DB, s.Grid.Name, s.ReportDir(), report.Options{Plots: *plot})
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		fmt.Fprintln(stdout, "wrote", f)
+	}
+	return nil
+}
+
+func cmdDemo(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	dir := fs.String("dir", "demo", "directory to write the demo model and dataset into")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	start := time.Now()
+	if err := demo.Write(*dir); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "demo model, vocabulary and dataset in %s (%s)\n", *dir, time.Since(start).Round(time.Millisecond))
+	return nil
+}
+

@@ -1,0 +1,157 @@
+package data
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"image/jpeg"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path"
+	"path/filepath"
+)
+
+// DemoName is the grid name of the synthetic demo dataset.
+const DemoName = "demo"
+
+// The demo set: 8 classes of one coloured shape or texture each on a light,
+// noisy background, 48×48 JPEGs, 20 train / 4 val / 10 test per class.
+const (
+	demoSide                         = 48
+	demoTrain, demoVal, demoTest     = 20, 4, 10
+	demoPerClass                     = demoTrain + demoVal + demoTest
+	demoJPEGQuality                  = 90
+	demoSplitFile                    = "split_zhou_Demo.json"
+	demoImageDir                     = "images"
+	demoColourJitter, demoNoiseLevel = 24, 6
+)
+
+type demoClass struct {
+	name   string
+	colour [3]int
+	// inside reports whether the pixel at offset (dx, dy) from the shape's
+	// centre belongs to a shape of scale s; phase shifts textures.
+	inside func(dx, dy, s, phase float64) bool
+}
+
+var demoClasses = []demoClass{
+	{"circle", [3]int{210, 40, 40}, func(dx, dy, s, _ float64) bool { return math.Hypot(dx, dy) <= s }},
+	{"square", [3]int{40, 70, 200}, func(dx, dy, s, _ float64) bool { return math.Abs(dx) <= 0.85*s && math.Abs(dy) <= 0.85*s }},
+	{"triangle", [3]int{40, 160, 60}, func(dx, dy, s, _ float64) bool {
+		return dy <= s && dy >= -s && math.Abs(dx) <= 0.6*(dy+s)
+	}},
+	{"cross", [3]int{240, 150, 20}, func(dx, dy, s, _ float64) bool {
+		t := s / 3
+		return (math.Abs(dx) <= t && math.Abs(dy) <= s) || (math.Abs(dy) <= t && math.Abs(dx) <= s)
+	}},
+	{"ring", [3]int{140, 50, 170}, func(dx, dy, s, _ float64) bool {
+		r := math.Hypot(dx, dy)
+		return r <= s && r >= 0.6*s
+	}},
+	{"stripes", [3]int{20, 150, 150}, func(_, dy, s, phase float64) bool {
+		period := 4 + s/4
+		return math.Mod(dy+phase+100*period, period) < period/2
+	}},
+	{"dots", [3]int{50, 40, 30}, func(dx, dy, s, phase float64) bool {
+		spacing := 8 + s/4
+		fx := math.Mod(dx+phase+100*spacing, spacing) - spacing/2
+		fy := math.Mod(dy+phase+100*spacing, spacing) - spacing/2
+		return math.Hypot(fx, fy) <= 2.6
+	}},
+	{"diamond", [3]int{230, 100, 170}, func(dx, dy, s, _ float64) bool { return math.Abs(dx)+math.Abs(dy) <= 1.2*s }},
+}
+
+// DemoClassNames are the demo classes in label order.
+func DemoClassNames() []string {
+	out := make([]string, len(demoClasses))
+	for i, c := range demoClasses {
+		out[i] = c.name
+	}
+	return out
+}
+
+// renderDemo draws image n of class c; the pixels depend only on (c, n).
+func renderDemo(c, n int) []byte {
+	rng := rand.New(rand.NewPCG(uint64(c)+0xde40, uint64(n)))
+	cls := demoClasses[c]
+	var bg, fg [3]int
+	for k := range 3 {
+		bg[k] = 195 + rng.IntN(50)
+		fg[k] = cls.colour[k] + rng.IntN(2*demoColourJitter+1) - demoColourJitter
+	}
+	cx := demoSide/2 + rng.Float64()*12 - 6
+	cy := demoSide/2 + rng.Float64()*12 - 6
+	scale := 10 + rng.Float64()*6
+	phase := rng.Float64() * 16
+	img := NewImage(demoSide, demoSide)
+	for y := 0; y < demoSide; y++ {
+		for x := 0; x < demoSide; x++ {
+			col := bg
+			if cls.inside(float64(x)+0.5-cx, float64(y)+0.5-cy, scale, phase) {
+				col = fg
+			}
+			i := (y*demoSide + x) * 3
+			for k := range 3 {
+				v := col[k] + rng.IntN(2*demoNoiseLevel+1) - demoNoiseLevel
+				img.Pix[i+k] = uint8(min(max(v, 0), 255))
+			}
+		}
+	}
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, img.ToImage(), &jpeg.Options{Quality: demoJPEGQuality}); err != nil {
+		panic(err) // encoding into memory cannot fail
+	}
+	return buf.Bytes()
+}
+
+// demoFiles renders the whole demo dataset: file path (relative to
+// <root>/demo, slash-separated) -> bytes.
+func demoFiles() (map[string][]byte, error) {
+	files := map[string][]byte{}
+	split := map[string][][3]any{"train": {}, "val": {}, "test": {}}
+	for c, cls := range demoClasses {
+		for n := range demoPerClass {
+			rel := path.Join(cls.name, fmt.Sprintf("%s_%d.jpg", cls.name, n))
+			files[path.Join(demoImageDir, rel)] = renderDemo(c, n)
+			key := "test"
+			switch {
+			case n < demoTrain:
+				key = "train"
+			case n < demoTrain+demoVal:
+				key = "val"
+			}
+			split[key] = append(split[key], [3]any{rel, c, cls.name})
+		}
+	}
+	b, err := json.MarshalIndent(split, "", " ")
+	if err != nil {
+		return nil, err
+	}
+	files[demoSplitFile] = append(b, '\n')
+	return files, nil
+}
+
+// WriteDemo writes the synthetic demo dataset in a CoOp json layout:
+// <root>/demo/images/<class>/<class>_<n>.jpg and <root>/demo/split_zhou_Demo.json
+// (paths relative to <root>/demo/images). The bytes are the same on every run.
+// It is idempotent: every file is rendered in memory and compared with what is
+// on disk, and only missing or different files are written (atomically), so a
+// complete dataset is left untouched (a read-only root is fine then).
+func WriteDemo(root string) error {
+	files, err := demoFiles()
+	if err != nil {
+		return err
+	}
+	dir := filepath.Join(root, layouts[DemoName].folder)
+	for rel, want := range files {
+		p := filepath.Join(dir, filepath.FromSlash(rel))
+		if have, err := os.ReadFile(p); err == nil && bytes.Equal(have, want) {
+			continue
+		}
+		if err := writeFileAtomic(p, want); err != nil {
+			return fmt.Errorf("demo dataset: %w", err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,136 @@
+package data
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+)
+
+func TestWriteDemo(t *testing.T) {
+	root := t.TempDir()
+	start := time.Now()
+	if err := WriteDemo(root); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("WriteDemo took %v", d)
+	}
+	ds, err := Open(root, DemoName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ds.NumClasses() != 8 || !slices.Equal(ds.ClassNames, DemoClassNames()) {
+		t.Fatalf("classes %q", ds.ClassNames)
+	}
+	if len(ds.Train) != 8*20 || len(ds.Val) != 8*4 || len(ds.Test) != 8*10 {
+		t.Errorf("splits %d/%d/%d, want 160/32/80", len(ds.Train), len(ds.Val), len(ds.Test))
+	}
+	want := filepath.Join(root, "demo", "images", "circle", "circle_0.jpg")
+	if ds.Train[0].Path != want {
+		t.Errorf("first item %s, want %s", ds.Train[0].Path, want)
+	}
+	img, err := DecodeFile(ds.Test[len(ds.Test)-1].Path)
+	if err != nil || img.Width != 48 || img.Height != 48 {
+		t.Fatalf("demo image: %v", err)
+	}
+	seen := map[string]bool{}
+	for _, it := range slices.Concat(ds.Train, ds.Val, ds.Test) {
+		if seen[it.Path] {
+			t.Fatalf("%s listed twice", it.Path)
+		}
+		seen[it.Path] = true
+	}
+
+	// Idempotent: a second run rewrites nothing.
+	info, _ := os.Stat(want)
+	old := info.ModTime().Add(-time.Hour)
+	if err := os.Chtimes(want, old, old); err != nil {
+		t.Fatal(err)
+	}
+	start = time.Now()
+	if err := WriteDemo(root); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("second WriteDemo took %v", d)
+	}
+	if info, _ := os.Stat(want); !info.ModTime().Equal(old) {
+		t.Error("complete dataset was rewritten")
+	}
+	// A damaged file is repaired; the bytes are the same in another root.
+	orig, _ := os.ReadFile(want)
+	writeFile(t, want, orig[:100])
+	if err := WriteDemo(root); err != nil {
+		t.Fatal(err)
+	}
+	other := t.TempDir()
+	if err := WriteDemo(other); err != nil {
+		t.Fatal(err)
+	}
+	for _, rel := range []string{"demo/images/circle/circle_0.jpg", "demo/images/dots/dots_33.jpg", "demo/split_zhou_Demo.json"} {
+		a, _ := os.ReadFile(filepath.Join(root, rel))
+		b, _ := os.ReadFile(filepath.Join(other, rel))
+		if len(a) == 0 || !bytes.Equal(a, b) {
+			t.Errorf("%s differs between runs (%d vs %d bytes)", rel, len(a), len(b))
+		}
+	}
+}
+
+// TestDemoClassesAreDistinct checks the demo set is learnable: a
+// nearest-class-mean classifier on 8×8 thumbnails of the train split must
+// classify most test images correctly.
+func TestDemoClassesAreDistinct(t *testing.T) {
+	root := t.TempDir()
+	if err := WriteDemo(root); err != nil {
+		t.Fatal(err)
+	}
+	ds, err := Open(root, DemoName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	thumb := func(p string) []float64 {
+		img, err := DecodeFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		small := ResizeBicubic(img, 8, 8)
+		v := make([]float64, len(small.Pix))
+		for i, b := range small.Pix {
+			v[i] = float64(b)
+		}
+		return v
+	}
+	means := make([][]float64, ds.NumClasses())
+	for _, it := range ds.Train {
+		v := thumb(it.Path)
+		if means[it.Label] == nil {
+			means[it.Label] = make([]float64, len(v))
+		}
+		for i := range v {
+			means[it.Label][i] += v[i] / 20
+		}
+	}
+	correct := 0
+	for _, it := range ds.Test {
+		v := thumb(it.Path)
+		best, bestD := -1, 0.0
+		for c, m := range means {
+			d := 0.0
+			for i := range v {
+				d += (v[i] - m[i]) * (v[i] - m[i])
+			}
+			if best < 0 || d < bestD {
+				best, bestD = c, d
+			}
+		}
+		if best == it.Label {
+			correct++
+		}
+	}
+	if correct < len(ds.Test)*3/4 {
+		t.Errorf("nearest class mean got %d/%d test images", correct, len(ds.Test))
+	}
+}

@@ -1,0 +1,270 @@
+package data
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+
+	"github.com/fomo-grid/grid/engine"
+)
+
+// fewShotStream is the PCG stream of few-shot sampling, so that the same seed
+// used elsewhere (training order, augmentation) gives unrelated numbers.
+const fewShotStream = 0x66657773686f7473 // "fewshots" in ASCII
+
+// FewShot samples k items of every class, as Dassl's generate_fewshot_dataset
+// does: items are grouped by label in order of first appearance, and each
+// class contributes k items drawn without replacement (in the order drawn),
+// or all of its items if it has fewer than k. k <= 0 returns all items.
+//
+// The draw is deterministic for a seed (math/rand/v2 PCG), but it cannot
+// reproduce CPython's MT19937 random.sample bit for bit, so the shots differ
+// from fomo's for the same seed. FewShotCached stores them so that every job
+// and every later run sees the same ones.
+func FewShot(items []Item, k int, seed int64) []Item {
+	return fewShot(newFewShotRand(seed), items, k)
+}
+
+func newFewShotRand(seed int64) *rand.Rand {
+	return rand.New(rand.NewPCG(uint64(seed), fewShotStream))
+}
+
+func fewShot(rng *rand.Rand, items []Item, k int) []Item {
+	if k <= 0 {
+		return slices.Clone(items)
+	}
+	var order []int
+	byLabel := map[int][]int{}
+	for i, it := range items {
+		if _, seen := byLabel[it.Label]; !seen {
+			order = append(order, it.Label)
+		}
+		byLabel[it.Label] = append(byLabel[it.Label], i)
+	}
+	out := make([]Item, 0, min(len(items), k*len(order)))
+	for _, label := range order {
+		idx := byLabel[label]
+		if len(idx) <= k {
+			for _, i := range idx {
+				out = append(out, items[i])
+			}
+			continue
+		}
+		// Partial Fisher-Yates: the first k positions end up a uniform
+		// sample without replacement, in draw order.
+		for j := range k {
+			r := j + rng.IntN(len(idx)-j)
+			idx[j], idx[r] = idx[r], idx[j]
+			out = append(out, items[idx[j]])
+		}
+	}
+	return out
+}
+
+// FewShotFile is where FewShotCached keeps the shots of ds:
+// <cacheDir>/fewshot/<name>-<hash of the dataset dir>/shot_<k>-seed_<seed>.json.
+// The hash keeps two data roots holding different copies of a dataset apart.
+func FewShotFile(ds *Dataset, k int, seed int64, cacheDir string) string {
+	sum := sha256.Sum256([]byte(ds.Dir))
+	return filepath.Join(cacheDir, "fewshot", ds.Name+"-"+hex.EncodeToString(sum[:4]),
+		fmt.Sprintf("shot_%d-seed_%d.json", k, seed))
+}
+
+// FewShotCached returns a copy of ds whose Train holds k shots per class
+// (FewShot with this seed) and whose Val holds min(k, 4) per class (drawn
+// after Train from the same random stream, as Dassl does; ImageNet's Val is
+// its test split and is left alone). Test is unchanged. k <= 0 returns ds.
+//
+// The sample is stored in FewShotFile as {"train": [[path, label, classname],
+// ...], "val": [...]} with paths relative to ds.Dir, written to a temporary
+// file and renamed into place, so concurrent jobs never see a partial file.
+// Once the file exists it is used as is: every item it lists must still be
+// in ds, otherwise the error names the file (delete it to resample).
+// cacheDir must be writable (the data root may not be); the trainer passes
+// e.g. $GRID_CACHE_DIR or the user cache directory.
+func FewShotCached(ds *Dataset, k int, seed int64, cacheDir string) (*Dataset, error) {
+	if k <= 0 {
+		return ds, nil
+	}
+	path := FewShotFile(ds, k, seed, cacheDir)
+	out := *ds
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		if err := loadFewShot(&out, ds, b); err != nil {
+			return nil, fmt.Errorf("few-shot file %s: %w (delete it to resample)", path, err)
+		}
+		return &out, nil
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("few-shot file: %w", err)
+	}
+	rng := newFewShotRand(seed)
+	out.Train = fewShot(rng, ds.Train, k)
+	if !ds.ValIsTest {
+		out.Val = fewShot(rng, ds.Val, min(k, 4))
+	}
+	file := fewShotJSON{Train: toEntries(ds.Dir, out.Train)}
+	if !ds.ValIsTest {
+		file.Val = toEntries(ds.Dir, out.Val)
+	}
+	b, err = json.Marshal(file)
+	if err != nil {
+		return nil, err
+	}
+	if err := writeFileAtomic(path, b); err != nil {
+		return nil, fmt.Errorf("few-shot file: %w", err)
+	}
+	return &out, nil
+}
+
+type fewShotJSON struct {
+	Train [][3]any `json:"train"`
+	Val   [][3]any `json:"val,omitempty"`
+}
+
+func toEntries(dir string, items []Item) [][3]any {
+	out := make([][3]any, len(items))
+	for i, it := range items {
+		rel, err := filepath.Rel(dir, it.Path)
+		if err != nil {
+			rel = it.Path
+		}
+		out[i] = [3]any{filepath.ToSlash(rel), it.Label, it.ClassName}
+	}
+	return out
+}
+
+// loadFewShot fills out.Train (and out.Val) from a stored sample, checking
+// every entry against the full splits of ds.
+func loadFewShot(out, ds *Dataset, b []byte) error {
+	var raw map[string][]json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	if _, ok := raw["train"]; !ok {
+		return errors.New(`no "train" list`)
+	}
+	parse := func(key string, full []Item) ([]Item, error) {
+		known := make(map[string]Item, len(full))
+		for _, it := range full {
+			known[it.Path] = it
+		}
+		items := make([]Item, 0, len(raw[key]))
+		for i, e := range raw[key] {
+			it, err := parseSplitEntry(e)
+			if err != nil {
+				return nil, fmt.Errorf("%s[%d]: %w", key, i, err)
+			}
+			it.Path = filepath.Join(ds.Dir, filepath.FromSlash(it.Path))
+			if k, ok := known[it.Path]; !ok || k != it {
+				return nil, fmt.Errorf("%s[%d]: %s (label %d) is not in the %s split of %s", key, i, it.Path, it.Label, key, ds.Name)
+			}
+			items = append(items, it)
+		}
+		return items, nil
+	}
+	var err error
+	if out.Train, err = parse("train", ds.Train); err != nil {
+		return err
+	}
+	if !ds.ValIsTest {
+		if out.Val, err = parse("val", ds.Val); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// SubsampleClasses keeps one half of the classes, as CoOp's
+// OxfordPets.subsample_classes does: the sorted unique labels of Train are
+// split at m = ceil(n/2); "base" keeps the first m, "new" the rest, and "all"
+// returns ds unchanged. The kept labels are renumbered 0..|kept|-1 in sorted
+// order in Train, Val and Test (items of other labels are dropped), and
+// ClassNames are taken from the relabelled Train items.
+func SubsampleClasses(ds *Dataset, which string) (*Dataset, error) {
+	switch which {
+	case engine.ClassesAll:
+		return ds, nil
+	case engine.ClassesBase, engine.ClassesNew:
+	default:
+		return nil, fmt.Errorf("classes %q: want %q, %q or %q", which, engine.ClassesBase, engine.ClassesNew, engine.ClassesAll)
+	}
+	seen := map[int]bool{}
+	var labels []int
+	for _, it := range ds.Train {
+		if !seen[it.Label] {
+			seen[it.Label] = true
+			labels = append(labels, it.Label)
+		}
+	}
+	if len(labels) == 0 {
+		return nil, fmt.Errorf("dataset %s: no training items to split into base and new classes", ds.Name)
+	}
+	sort.Ints(labels)
+	m := (len(labels) + 1) / 2
+	kept := labels[:m]
+	if which == engine.ClassesNew {
+		kept = labels[m:]
+	}
+	relabel := make(map[int]int, len(kept))
+	for i, l := range kept {
+		relabel[l] = i
+	}
+	filter := func(items []Item) []Item {
+		out := make([]Item, 0, len(items))
+		for _, it := range items {
+			if nl, ok := relabel[it.Label]; ok {
+				it.Label = nl
+				out = append(out, it)
+			}
+		}
+		return out
+	}
+	out := *ds
+	out.Train = filter(ds.Train)
+	out.Val = filter(ds.Val)
+	out.Test = filter(ds.Test)
+	out.ClassNames = make([]string, len(kept))
+	for _, it := range out.Train {
+		out.ClassNames[it.Label] = it.ClassName
+	}
+	return &out, nil
+}
+
+// writeFileAtomic writes b to path through a temporary file in the same
+// folder and a rename, so readers see either no file or the whole file.
+func writeFileAtomic(path string, b []byte) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(path)+"-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, werr := f.Write(b)
+	cerr := f.Close()
+	if werr == nil {
+		werr = cerr
+	}
+	if werr == nil {
+		werr = os.Chmod(tmp, 0o644)
+	}
+	if werr == nil {
+		werr = os.Rename(tmp, path)
+	}
+	if werr != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, werr)
+	}
+	return nil
+}

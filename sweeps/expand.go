@@ -1,0 +1,287 @@
+package sweeps
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"path"
+	"strings"
+)
+
+// ConfigID is a job's ID: the first 16 hex digits of the SHA-256 of the
+// Config's JSON encoding. encoding/json writes struct fields in declaration
+// order and floats in their shortest exact form, so the encoding is
+// canonical: equal configs get equal IDs whatever file, order or experiment
+// names produced them.
+func ConfigID(c Config) string {
+	b, err := json.Marshal(c)
+	if err != nil {
+		// Config holds only strings and finite numbers (the decoder rejects
+		// inf and NaN), which always encode.
+		panic("sweeps: encoding config: " + err.Error())
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:8])
+}
+
+// expander turns validated experiments into the job list, merging jobs
+// whose configs are equal.
+type expander struct {
+	file   *gridFile
+	jobs   []Job
+	byID   map[string]int
+	trains map[string][]string // experiment name -> its train job IDs, in order
+	listed map[string]bool     // experiment name + "/" + train ID already in trains
+}
+
+func expand(f *gridFile) []Job {
+	x := &expander{file: f, byID: map[string]int{}, trains: map[string][]string{}, listed: map[string]bool{}}
+	// Every eval is added right after its train job is, or, for transfers,
+	// after all train jobs are: the list comes out in topological order.
+	for _, e := range f.experiments {
+		if e.protocol != protocolTransfer {
+			x.cells(e)
+		}
+	}
+	for _, e := range f.experiments {
+		if e.protocol == protocolTransfer {
+			x.transfer(e)
+		}
+	}
+	return x.jobs
+}
+
+// add inserts a job, or merges it into the job with the same config.
+func (x *expander) add(j Job) string {
+	j.ID = ConfigID(j.Config)
+	i, seen := x.byID[j.ID]
+	if !seen {
+		x.byID[j.ID] = len(x.jobs)
+		x.jobs = append(x.jobs, j)
+		return j.ID
+	}
+	old := &x.jobs[i]
+	for _, name := range j.Experiments {
+		if !contains(old.Experiments, name) {
+			old.Experiments = append(old.Experiments, name)
+		}
+	}
+	// Labels name config values, so two sources never disagree on a key.
+	for k, v := range j.Labels {
+		if old.Labels == nil {
+			old.Labels = map[string]string{}
+		}
+		old.Labels[k] = v
+	}
+	return j.ID
+}
+
+// cells expands a train or base2new experiment: datasets × axes × variants,
+// less the excluded cells.
+func (x *expander) cells(e *experiment) {
+	base := x.file.defaults
+	for p, v := range e.set {
+		base[p] = v
+	}
+	variants := append([]string{variantFull}, e.variants...)
+	position := make([]int, len(e.axes)) // odometer over the axes, last fastest
+	for _, ds := range e.datasets {
+		for i := range position {
+			position[i] = 0
+		}
+		for {
+			cell := base
+			for a, ax := range e.axes {
+				for k, p := range ax.keys {
+					cell[p] = ax.values[k][position[a]]
+				}
+			}
+			for _, variant := range variants {
+				if !e.excluded(ds, variant, cell) {
+					x.cell(e, ds, variant, cell)
+				}
+			}
+			if !advance(position, e.axes) {
+				break
+			}
+		}
+	}
+}
+
+// advance steps the odometer; false once it has wrapped around.
+func advance(position []int, axes []axis) bool {
+	for a := len(axes) - 1; a >= 0; a-- {
+		position[a]++
+		if position[a] < axes[a].size() {
+			return true
+		}
+		position[a] = 0
+	}
+	return false
+}
+
+// excluded matches the cell's swept values as written, before any
+// per-dataset override.
+func (e *experiment) excluded(ds, variant string, cell settings) bool {
+	for _, x := range e.excludes {
+		match := (x.dataset == "" || x.dataset == ds) && (x.variant == "" || x.variant == variant)
+		for p, v := range x.params {
+			match = match && cell[p] == v
+		}
+		if match {
+			return true
+		}
+	}
+	return false
+}
+
+// cell adds one cell's train job and, for base2new, its eval on the new classes.
+func (x *expander) cell(e *experiment, ds, variant string, cell settings) {
+	for p, v := range e.overrides[ds] {
+		cell[p] = v
+	}
+	// Labels show the values the job really uses, so cells that an override
+	// collapses carry the same labels and merge cleanly.
+	var labels map[string]string
+	for _, a := range e.axes {
+		for _, p := range a.keys {
+			if labels == nil {
+				labels = map[string]string{}
+			}
+			labels[params[p].key] = params[p].format(cell[p])
+		}
+	}
+	if len(e.variants) > 0 {
+		if labels == nil {
+			labels = map[string]string{}
+		}
+		labels["variant"] = variant
+	}
+	classes := e.classes
+	if e.protocol == protocolBase2New {
+		classes = "base"
+	}
+	train := Job{
+		Name:        jobName(e.name, ds, labels, "train"),
+		Config:      x.trainConfig(ds, classes, variant, cell),
+		Experiments: []string{e.name},
+		Labels:      labels,
+	}
+	id := x.add(train)
+	// Cells that an override collapses yield the same train job again.
+	if key := e.name + "/" + id; !x.listed[key] {
+		x.listed[key] = true
+		x.trains[e.name] = append(x.trains[e.name], id)
+	}
+	if e.protocol != protocolBase2New {
+		return
+	}
+	x.add(Job{
+		Name:        jobName(e.name, ds, labels, "new"),
+		Config:      evalConfig(train.Config, ds, "new", variant, id),
+		Deps:        []string{id},
+		Experiments: []string{e.name},
+		Labels:      copyLabels(labels),
+	})
+}
+
+// transfer adds one eval job per train job of the source experiment and target.
+func (x *expander) transfer(e *experiment) {
+	for _, id := range x.trains[e.source] {
+		source := x.jobs[x.byID[id]]
+		variant := e.variant
+		if !e.variantGiven {
+			variant = source.Config.Variant
+		}
+		labels := copyLabels(source.Labels)
+		if e.variantGiven || labels["variant"] != "" {
+			if labels == nil {
+				labels = map[string]string{}
+			}
+			labels["variant"] = variant
+		}
+		for _, target := range e.targets {
+			last := target
+			if e.classes != "all" {
+				last += "-" + e.classes
+			}
+			x.add(Job{
+				Name:        jobName(e.name, source.Config.Dataset, source.Labels, last),
+				Config:      evalConfig(source.Config, target, e.classes, variant, id),
+				Deps:        []string{id},
+				Experiments: []string{e.name},
+				Labels:      copyLabels(labels),
+			})
+		}
+	}
+}
+
+func (x *expander) trainConfig(ds, classes, variant string, s settings) Config {
+	return Config{
+		Kind:         KindTrain,
+		Model:        path.Clean(x.file.model),
+		DataRoot:     path.Clean(x.file.dataRoot),
+		Dataset:      ds,
+		Classes:      classes,
+		Variant:      variant,
+		Seed:         s[pSeed].int,
+		NCtx:         int(s[pNCtx].int),
+		Shots:        int(s[pShots].int),
+		WeightStd:    s[pWeightStd].float,
+		Epochs:       int(s[pEpochs].int),
+		LR:           s[pLR].float,
+		WarmupLR:     s[pWarmupLR].float,
+		WarmupEpochs: int(s[pWarmupEpochs].int),
+		Momentum:     s[pMomentum].float,
+		WeightDecay:  s[pWeightDecay].float,
+		BatchSize:    int(s[pBatchSize].int),
+	}
+}
+
+// evalConfig is the config of evaluating the checkpoint of train job source
+// (whose config is train) on dataset ds. Training-only fields stay zero: they
+// are decided by the source, which the config names.
+func evalConfig(train Config, ds, classes, variant, source string) Config {
+	return Config{
+		Kind:     KindEval,
+		Model:    train.Model,
+		DataRoot: train.DataRoot,
+		Dataset:  ds,
+		Classes:  classes,
+		Variant:  variant,
+		Seed:     train.Seed,
+		NCtx:     train.NCtx,
+		Source:   source,
+	}
+}
+
+// jobName is "<experiment>/<dataset>/<k=v,...>/<last>", the labels in
+// canonical parameter order then variant; the cell part is left out when
+// there are no labels.
+func jobName(experiment, ds string, labels map[string]string, last string) string {
+	parts := []string{experiment, ds}
+	var cell []string
+	for _, p := range params {
+		if v, ok := labels[p.key]; ok {
+			cell = append(cell, p.key+"="+v)
+		}
+	}
+	if v, ok := labels["variant"]; ok {
+		cell = append(cell, "variant="+v)
+	}
+	if len(cell) > 0 {
+		parts = append(parts, strings.Join(cell, ","))
+	}
+	return strings.Join(append(parts, last), "/")
+}
+
+func copyLabels(labels map[string]string) map[string]string {
+	if labels == nil {
+		return nil
+	}
+	out := make(map[string]string, len(labels))
+	for k, v := range labels {
+		out[k] = v
+	}
+	return out
+}

@@ -1,0 +1,53 @@
+package sweeps
+
+// Job kinds. A train job learns a prompt and tests it on the test split of its
+// training classes; an eval job loads the checkpoint of its Source train job
+// and tests it on another split (the new classes, or a transfer target).
+const (
+	KindTrain = "train"
+	KindEval  = "eval"
+)
+
+// Config is a job's resolved configuration: every value that decides its
+// result, and nothing else. A job's ID is a hash of it, so the same cell gets
+// the same ID however the grid file is written, ordered or named.
+type Config struct {
+	Kind     string `json:"kind"`
+	Model    string `json:"model"`     // as written in the grid file (relative to it)
+	DataRoot string `json:"data_root"` // likewise
+	Dataset  string `json:"dataset"`
+	Classes  string `json:"classes"` // "base", "new" or "all"
+	Variant  string `json:"variant"` // "full", "noshared", "noselect", "nofilter"
+	Seed     int64  `json:"seed"`
+	NCtx     int    `json:"n_ctx"`
+
+	// Training only (zero for eval jobs).
+	Shots        int     `json:"shots,omitempty"`
+	WeightStd    float64 `json:"weight_std,omitempty"`
+	Epochs       int     `json:"epochs,omitempty"`
+	LR           float64 `json:"lr,omitempty"`
+	WarmupLR     float64 `json:"warmup_lr,omitempty"`
+	WarmupEpochs int     `json:"warmup_epochs,omitempty"`
+	Momentum     float64 `json:"momentum,omitempty"`
+	WeightDecay  float64 `json:"weight_decay,omitempty"`
+	BatchSize    int     `json:"batch_size,omitempty"`
+
+	// Eval only: the ID of the train job whose checkpoint is evaluated.
+	Source string `json:"source,omitempty"`
+}
+
+// Job is one node of the expanded DAG.
+type Job struct {
+	ID     string `json:"id"`   // hex hash of Config
+	Name   string `json:"name"` // readable: experiment/dataset/cell/kind
+	Config Config `json:"config"`
+	// Deps are the IDs of jobs that must be done first (an eval's Source).
+	Deps []string `json:"deps,omitempty"`
+	// Experiments names every experiment of the file that produced this job
+	// (one cell can belong to several, e.g. a grid cell and an ablation's
+	// "full" variant); it is not part of the ID.
+	Experiments []string `json:"experiments"`
+	// Labels holds the swept values that tell this cell apart in reports
+	// (axis name -> value, plus "variant" for ablations); not part of the ID.
+	Labels map[string]string `json:"labels,omitempty"`
+}

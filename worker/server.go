@@ -1,0 +1,235 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"runtime/debug"
+	"sync"
+
+	"github.com/fomo-grid/grid/engine"
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// ServeEngine makes this process a worker serving e until the host closes the
+// connection or dies, then exits the process; it never returns. The same e
+// runs every job of the worker's life, one job at a time.
+func ServeEngine(e engine.Engine) {
+	// The logger must exist before plugin.Serve: Serve swaps os.Stderr for a
+	// pipe, while the host parses JSON lines arriving on the real fd 2.
+	level := hclog.LevelFromString(os.Getenv(envLogLevel))
+	if level == hclog.NoLevel {
+		level = hclog.Info
+	}
+	logger := hclog.New(&hclog.LoggerOptions{
+		Name:       "worker",
+		Level:      level,
+		JSONFormat: true,
+		Output:     os.Stderr,
+	})
+	plugin.Serve(&plugin.ServeConfig{
+		HandshakeConfig: handshake,
+		Plugins: plugin.PluginSet{
+			pluginName: &workerPlugin{service: newServer(e, logger)},
+		},
+		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
+			return grpc.NewServer(append(opts,
+				grpc.MaxRecvMsgSize(maxMessageSize),
+				grpc.MaxSendMsgSize(maxMessageSize))...)
+		},
+		Logger: logger,
+	})
+	os.Exit(0)
+}
+
+type server struct {
+	engine engine.Engine
+	logger hclog.Logger
+	// busy holds a token while a job runs. A job cancelled by the host may
+	// still be unwinding in the engine when the next one arrives; the next
+	// one waits, so the engine never runs two jobs at once.
+	busy chan struct{}
+}
+
+func newServer(e engine.Engine, logger hclog.Logger) *server {
+	return &server{engine: e, logger: logger, busy: make(chan struct{}, 1)}
+}
+
+func (s *server) info(context.Context) (*Info, error) {
+	info := &Info{
+		ProtocolVersion: ProtocolVersion,
+		PID:             os.Getpid(),
+		Engine:          fmt.Sprintf("%T", s.engine),
+	}
+	if named, ok := s.engine.(fmt.Stringer); ok {
+		info.Engine = named.String()
+	}
+	if build, ok := debug.ReadBuildInfo(); ok {
+		info.GoVersion = build.GoVersion
+		info.Module = build.Main.Path + "@" + build.Main.Version
+		for _, setting := range build.Settings {
+			switch setting.Key {
+			case "vcs.revision":
+				info.Revision = setting.Value
+			case "vcs.modified":
+				info.Modified = setting.Value == "true"
+			}
+		}
+	}
+	return info, nil
+}
+
+func (s *server) run(task *Task, stream grpc.ServerStream) error {
+	ctx := stream.Context()
+	select {
+	case s.busy <- struct{}{}:
+	case <-ctx.Done():
+		return status.FromContextError(ctx.Err()).Err()
+	}
+	defer func() { <-s.busy }()
+
+	log := s.logger.With("job", task.JobID, "kind", task.Kind, "dataset", task.Dataset)
+	log.Debug("job started")
+	result, err := s.runJob(ctx, task, stream, log)
+	switch {
+	case ctx.Err() != nil:
+		log.Debug("job cancelled", "error", err)
+		return status.FromContextError(ctx.Err()).Err()
+	case err != nil:
+		log.Debug("job failed", "error", err)
+		return err
+	}
+	log.Debug("job finished")
+	return stream.SendMsg(&Event{Result: result})
+}
+
+// taskError marks a task the worker refuses before the engine sees it.
+func taskError(format string, args ...any) error {
+	return status.Errorf(codes.InvalidArgument, format, args...)
+}
+
+// engineError carries an engine failure to the host. The distinct code tells
+// the host the worker is alive and answered.
+func engineError(err error) error {
+	return status.Error(codes.Aborted, err.Error())
+}
+
+func (s *server) runJob(ctx context.Context, task *Task, stream grpc.ServerStream, log hclog.Logger) (*Result, error) {
+	if task.Kind != KindTrain && task.Kind != KindEval {
+		return nil, taskError("job %s: unknown kind %q (want %s or %s)", task.JobID, task.Kind, KindTrain, KindEval)
+	}
+	variant, ok := engine.ParseVariant(task.Variant)
+	if !ok {
+		return nil, taskError("job %s: unknown variant %q (want full, noshared, noselect or nofilter)", task.JobID, task.Variant)
+	}
+	data := engine.DataSpec{
+		Dataset: task.Dataset,
+		Root:    task.DataRoot,
+		Classes: task.Classes,
+		Shots:   task.Shots,
+		Seed:    task.Seed,
+	}
+	if task.Kind == KindTrain {
+		spec := engine.TrainSpec{
+			Model:        task.Model,
+			Data:         data,
+			NCtx:         task.NCtx,
+			WeightStd:    task.WeightStd,
+			Epochs:       task.Epochs,
+			LR:           task.LR,
+			WarmupLR:     task.WarmupLR,
+			WarmupEpochs: task.WarmupEpochs,
+			Momentum:     task.Momentum,
+			WeightDecay:  task.WeightDecay,
+			BatchSize:    task.BatchSize,
+			Variant:      variant,
+			Checkpoint:   task.CheckpointOut,
+		}
+		progress := newProgressSender(stream, log)
+		trained, err := s.engine.Train(ctx, spec, progress.send)
+		progress.close()
+		if err != nil {
+			return nil, engineError(err)
+		}
+		return &Result{
+			Evaluations: []Evaluation{evaluation(task, trained.Test)},
+			TokenIDs:    trained.TokenIDs,
+			Prompt:      trained.Prompt,
+			Checkpoint:  trained.Checkpoint,
+		}, nil
+	}
+	spec := engine.EvalSpec{
+		Model:      task.Model,
+		Data:       data,
+		Checkpoint: task.CheckpointIn,
+		Variant:    variant,
+	}
+	eval, err := s.engine.Evaluate(ctx, spec)
+	if err != nil {
+		return nil, engineError(err)
+	}
+	return &Result{Evaluations: []Evaluation{evaluation(task, eval)}}, nil
+}
+
+func evaluation(task *Task, e engine.Evaluation) Evaluation {
+	return Evaluation{
+		Split:    task.Classes,
+		Dataset:  task.Dataset,
+		Total:    e.Total,
+		Correct:  e.Correct,
+		Accuracy: e.Accuracy,
+		MacroF1:  e.MacroF1,
+	}
+}
+
+// progressSender forwards engine progress to the stream. A gRPC stream must
+// not be written from two goroutines at once, and nothing may be sent after
+// the handler has moved on, so sends are serialised and closed off.
+type progressSender struct {
+	mu     sync.Mutex
+	stream grpc.ServerStream
+	log    hclog.Logger
+	closed bool
+	failed bool
+}
+
+func newProgressSender(stream grpc.ServerStream, log hclog.Logger) *progressSender {
+	return &progressSender{stream: stream, log: log}
+}
+
+func (p *progressSender) send(progress engine.Progress) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || p.failed {
+		return
+	}
+	err := p.stream.SendMsg(&Event{Progress: &Progress{
+		Epoch:     progress.Epoch,
+		Epochs:    progress.Epochs,
+		Step:      progress.Step,
+		Steps:     progress.Steps,
+		Loss:      progress.Loss,
+		BatchLoss: progress.BatchLoss,
+		LR:        progress.LR,
+		TokenIDs:  progress.TokenIDs,
+		Prompt:    progress.Prompt,
+	}})
+	if err != nil {
+		// The host went away or cancelled; the engine learns of it from ctx.
+		p.failed = true
+		if !errors.Is(err, context.Canceled) {
+			p.log.Debug("progress not delivered", "error", err)
+		}
+	}
+}
+
+func (p *progressSender) close() {
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
+}
