@@ -7,6 +7,20 @@
 //
 // Paths: every Item.Path is absolute (the data root is made absolute when the
 // dataset is opened), so items can be handed to any worker process unchanged.
+//
+// Fidelity to fomo's Python pipeline (PIL + torchvision + Dassl):
+//   - Resize, centre crop, every RandAugment op, ToTensor and Normalize are
+//     written by hand after Pillow's C code and return Pillow's bytes exactly
+//     for the same input pixels (checked against Pillow 9.4; see
+//     pillow_golden_test.go). No Go library reproduces Pillow's fixed-point
+//     resampler or its ImageOps/ImageEnhance arithmetic.
+//   - JPEG: Go's image/jpeg decodes, then libjpeg's fancy chroma upsampling
+//     and colour tables finish the job; the two IDCTs still round
+//     differently, so a few percent of values differ from PIL's by 1-3 levels.
+//   - Random numbers come from math/rand/v2 (PCG), so few-shot samples,
+//     training order and augmentation draws are deterministic per seed but
+//     are not the ones CPython's MT19937 / torch.randperm would give.
+//   - ImageNet files are listed sorted (CoOp uses os.listdir order).
 package data
 
 import (
@@ -79,6 +93,7 @@ type layout struct {
 
 var layouts = map[string]layout{
 	DemoName:         {folder: "demo", imageDir: "images", split: "split_zhou_Demo.json"},
+	DemoShiftedName:  {folder: "demo_b", imageDir: "images", split: "split_zhou_DemoB.json"},
 	"caltech101":     {folder: "caltech-101", imageDir: "101_ObjectCategories", split: "split_zhou_Caltech101.json"},
 	"oxford_pets":    {folder: "oxford_pets", imageDir: "images", split: "split_zhou_OxfordPets.json"},
 	"stanford_cars":  {folder: "stanford_cars", imageDir: "", split: "split_zhou_StanfordCars.json"},

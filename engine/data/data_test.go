@@ -118,6 +118,7 @@ func TestOpenEveryJSONDatasetFolder(t *testing.T) {
 		"eurosat":        {"eurosat", "2750", "split_zhou_EuroSAT.json"},
 		"ucf101":         {"ucf101", "UCF-101-midframes", "split_zhou_UCF101.json"},
 		"demo":           {"demo", "images", "split_zhou_Demo.json"},
+		"demo_b":         {"demo_b", "images", "split_zhou_DemoB.json"},
 	}
 	for name, c := range cases {
 		root := t.TempDir()

@@ -15,6 +15,25 @@ import (
 // DemoName is the grid name of the synthetic demo dataset.
 const DemoName = "demo"
 
+// DemoShiftedName is the demo's transfer target: the same eight classes
+// drawn on dark backgrounds at other sizes, a domain shift in the way
+// ImageNet-Sketch shifts ImageNet.
+const DemoShiftedName = "demo_b"
+
+// demoStyle is what tells the two demo datasets apart.
+type demoStyle struct {
+	name      string // grid name, also the folder under the root
+	splitFile string
+	seed      uint64
+	bgLow     int     // background channel values are bgLow + [0, 50)
+	scaleLow  float64 // shape scale is scaleLow + [0, 6)
+}
+
+var demoStyles = map[string]demoStyle{
+	DemoName:        {name: DemoName, splitFile: demoSplitFile, seed: 0xde40, bgLow: 195, scaleLow: 10},
+	DemoShiftedName: {name: DemoShiftedName, splitFile: "split_zhou_DemoB.json", seed: 0xde4b, bgLow: 20, scaleLow: 13},
+}
+
 // The demo set: 8 classes of one coloured shape or texture each on a light,
 // noisy background, 48×48 JPEGs, 20 train / 4 val / 10 test per class.
 const (
@@ -72,17 +91,17 @@ func DemoClassNames() []string {
 }
 
 // renderDemo draws image n of class c; the pixels depend only on (c, n).
-func renderDemo(c, n int) []byte {
-	rng := rand.New(rand.NewPCG(uint64(c)+0xde40, uint64(n)))
+func renderDemo(st demoStyle, c, n int) []byte {
+	rng := rand.New(rand.NewPCG(uint64(c)+st.seed, uint64(n)))
 	cls := demoClasses[c]
 	var bg, fg [3]int
 	for k := range 3 {
-		bg[k] = 195 + rng.IntN(50)
+		bg[k] = st.bgLow + rng.IntN(50)
 		fg[k] = cls.colour[k] + rng.IntN(2*demoColourJitter+1) - demoColourJitter
 	}
 	cx := demoSide/2 + rng.Float64()*12 - 6
 	cy := demoSide/2 + rng.Float64()*12 - 6
-	scale := 10 + rng.Float64()*6
+	scale := st.scaleLow + rng.Float64()*6
 	phase := rng.Float64() * 16
 	img := NewImage(demoSide, demoSide)
 	for y := 0; y < demoSide; y++ {
@@ -105,15 +124,15 @@ func renderDemo(c, n int) []byte {
 	return buf.Bytes()
 }
 
-// demoFiles renders the whole demo dataset: file path (relative to
-// <root>/demo, slash-separated) -> bytes.
-func demoFiles() (map[string][]byte, error) {
+// demoFiles renders one whole demo dataset: file path (relative to
+// <root>/<name>, slash-separated) -> bytes.
+func demoFiles(st demoStyle) (map[string][]byte, error) {
 	files := map[string][]byte{}
 	split := map[string][][3]any{"train": {}, "val": {}, "test": {}}
 	for c, cls := range demoClasses {
 		for n := range demoPerClass {
 			rel := path.Join(cls.name, fmt.Sprintf("%s_%d.jpg", cls.name, n))
-			files[path.Join(demoImageDir, rel)] = renderDemo(c, n)
+			files[path.Join(demoImageDir, rel)] = renderDemo(st, c, n)
 			key := "test"
 			switch {
 			case n < demoTrain:
@@ -128,22 +147,32 @@ func demoFiles() (map[string][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	files[demoSplitFile] = append(b, '\n')
+	files[st.splitFile] = append(b, '\n')
 	return files, nil
 }
 
-// WriteDemo writes the synthetic demo dataset in a CoOp json layout:
+// WriteDemo writes the synthetic demo datasets in a CoOp json layout:
 // <root>/demo/images/<class>/<class>_<n>.jpg and <root>/demo/split_zhou_Demo.json
-// (paths relative to <root>/demo/images). The bytes are the same on every run.
+// (paths relative to <root>/demo/images), and likewise <root>/demo_b with
+// split_zhou_DemoB.json. The bytes are the same on every run.
 // It is idempotent: every file is rendered in memory and compared with what is
 // on disk, and only missing or different files are written (atomically), so a
 // complete dataset is left untouched (a read-only root is fine then).
 func WriteDemo(root string) error {
-	files, err := demoFiles()
+	for _, name := range []string{DemoName, DemoShiftedName} {
+		if err := writeDemo(root, demoStyles[name]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func writeDemo(root string, st demoStyle) error {
+	files, err := demoFiles(st)
 	if err != nil {
 		return err
 	}
-	dir := filepath.Join(root, layouts[DemoName].folder)
+	dir := filepath.Join(root, layouts[st.name].folder)
 	for rel, want := range files {
 		p := filepath.Join(dir, filepath.FromSlash(rel))
 		if have, err := os.ReadFile(p); err == nil && bytes.Equal(have, want) {

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -132,5 +133,30 @@ func TestDemoClassesAreDistinct(t *testing.T) {
 	}
 	if correct < len(ds.Test)*3/4 {
 		t.Errorf("nearest class mean got %d/%d test images", correct, len(ds.Test))
+	}
+}
+
+// TestDemoShiftedHasTheSameClasses checks the transfer target of the demo
+// grid: the same class names in the same label order, but other pixels.
+func TestDemoShiftedHasTheSameClasses(t *testing.T) {
+	root := t.TempDir()
+	if err := WriteDemo(root); err != nil {
+		t.Fatal(err)
+	}
+	a, err := Open(root, DemoName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Open(root, DemoShiftedName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(a.ClassNames, ",") != strings.Join(b.ClassNames, ",") || len(b.Test) != len(a.Test) {
+		t.Fatalf("demo_b classes %v (%d test), demo %v (%d test)", b.ClassNames, len(b.Test), a.ClassNames, len(a.Test))
+	}
+	pa, _ := os.ReadFile(a.Test[0].Path)
+	pb, _ := os.ReadFile(b.Test[0].Path)
+	if bytes.Equal(pa, pb) {
+		t.Fatal("demo_b renders the same image as demo")
 	}
 }

@@ -219,7 +219,8 @@ func (m *Image) ToImage() *image.RGBA {
 // CatmullRom is the same kernel and also stretches it when downscaling, but
 // it accumulates in float over 16-bit premultiplied colour with no uint8
 // rounding between the passes, so its bytes differ from PIL's by a level or
-// two (the tests check both facts).
+// two on smooth images and by more at hard edges, where PIL clips the first
+// pass's overshoot (the tests check both the agreement and PIL's bytes).
 
 const resamplePrecision = 32 - 8 - 2 // PIL's PRECISION_BITS
 

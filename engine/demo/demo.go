@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/fomo-grid/grid/engine/clip"
 	"github.com/fomo-grid/grid/engine/data"
@@ -21,35 +22,61 @@ const (
 	ModelDir       = "model"
 	DataDir        = "data"
 	VocabularyFile = "bpe_vocab.txt.gz" // read by the trainer like OpenAI's bpe_simple_vocab_16e6.txt.gz
-	// Merges is the size of the demo vocabulary's merge list: 512 byte
-	// symbols + Merges + 2 special tokens.
-	Merges = 480
+	// Merges bounds the demo vocabulary's merge list (512 byte symbols +
+	// merges + 2 special tokens); training stops earlier, once every corpus
+	// word is one token.
+	Merges = 4000
 	// ModelSeed fixes the demo weights.
 	ModelSeed = 1
 )
 
 // corpus is what the demo vocabulary is learned from: the template, the
-// demo's class names and ordinary photo-caption words, so that DPT has real
-// whole words to choose from and the decode/encode round trip of Algorithm 1
-// has merges that can fail it.
+// demo's class names and a few hundred ordinary caption words, so that DPT
+// has real whole words to choose from. With too few words the vocabulary
+// would be mostly byte tokens, many of which (the bytes of multi-byte UTF-8
+// characters) can never pass Algorithm 1's decode/encode round trip.
 func corpus() []string {
-	words := []string{
-		ContextTemplate,
-		"a photo of a", "a picture of the", "an image of a small", "a drawing of a big",
-		"a bright photo of a", "a dark photo of the", "a close-up photo of a", "a blurry photo of a",
-		"a good photo of a", "a bad photo of the", "a rendering of a", "a sketch of the",
-		"a painting of a", "a pattern of", "a shape of", "a texture of", "a colourful photograph",
-		"red green blue orange purple teal brown pink yellow black white grey",
-		"round square sharp pointed striped dotted flat shiny soft hard large tiny",
-		"conveniently photograph flowering flower beautiful abstract inspirational picture another assuming",
+	texts := []string{
+		ContextTemplate + ".",
 		"this is a photo of my favourite, it's nice! #photo :)",
+		"conveniently photograph flowering flower beautiful abstract inspirational picture another assuming",
 	}
+	texts = append(texts, strings.Fields(captionWords)...)
 	for _, c := range data.DemoClassNames() {
-		words = append(words, "a photo of a "+c+".", c, c+"s")
+		texts = append(texts, "a photo of a "+c+".", c, c+"s", "the "+c)
 	}
-	return words
+	return texts
 }
 
+// captionWords are words of photo captions and of the demo's pictures.
+const captionWords = `
+a an the this that these those one two three four five many some every each
+photo photos photograph picture pictures image images drawing painting sketch
+rendering render print poster card icon logo symbol sign pattern texture shape
+shapes figure form outline silhouette pixel pixels art artwork graphic graphics
+close-up closeup cropped blurry sharp bright dark light pale vivid dull clean
+dirty noisy smooth rough good bad nice great beautiful ugly cool weird strange
+small tiny little big large huge giant wide narrow thin thick long short tall
+round square flat curved straight pointed striped dotted spotted plain solid
+hollow filled empty full open closed simple complex centred centered middle
+left right top bottom edge corner border background foreground inside outside
+red green blue yellow orange purple violet pink brown black white grey gray
+teal cyan magenta gold silver colour color colours colors colourful colorful
+circle circles square squares triangle triangles cross crosses ring rings
+stripe stripes dot dots diamond diamonds star stars heart hearts moon sun
+line lines box boxes ball balls disc disk spot spots check checks grid grids
+wave waves zigzag spiral arrow arrows block blocks tile tiles frame frames
+of in on at by with for from to into over under above below near behind
+and or but not no yes very quite really just only also still even
+is are was were be been being has have had do does did can could will would
+my your his her its our their me you he she it we they them us
+looks looking seen shown showing taken made drawn painted printed found
+day night morning evening summer winter spring autumn rain snow sky cloud
+cat dog bird fish tree leaf flower plant house car road city street table
+cup bowl plate bottle chair door window wall floor paper screen book toy
+game team kid kids family friend friends love happy fun today new old best
+favourite favorite amazing awesome lovely pretty cute perfect classic modern
+`
 // ContextTemplate is the seed's CTX_INIT.
 const ContextTemplate = "a photo of a"
 

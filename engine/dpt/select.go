@@ -6,11 +6,18 @@ package dpt
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"slices"
 
 	"github.com/fomo-grid/grid/engine"
 )
+
+// ErrVocabularyExhausted is returned (wrapped) when a row's rank runs past
+// the vocabulary: the reference raises an IndexError there. It happens with
+// tiny vocabularies, where a bad token in one row can send the fallback bump
+// of step 8 walking through every token of another row.
+var ErrVocabularyExhausted = errors.New("ran out of vocabulary: no acceptable token")
 
 // Codec is the part of a tokenizer Algorithm 1 needs.
 type Codec interface {
@@ -68,7 +75,7 @@ func Select(scores []float32, nCtx, vocab int, tok Codec, v engine.Variant, trac
 	pick := func() error {
 		for i := range best {
 			if ranks[i] >= vocab {
-				return fmt.Errorf("dpt: select: row %d ran out of vocabulary (rank %d of %d): no acceptable token", i, ranks[i], vocab)
+				return fmt.Errorf("dpt: select: row %d %w (rank %d of %d)", i, ErrVocabularyExhausted, ranks[i], vocab)
 			}
 			best[i] = rows[i].at(ranks[i])
 		}
@@ -102,7 +109,7 @@ func Select(scores []float32, nCtx, vocab int, tok Codec, v engine.Variant, trac
 		diff := make([]float32, nCtx)
 		for i, r := range ranks {
 			if r+1 >= vocab {
-				return nil, fmt.Errorf("dpt: select: row %d ran out of vocabulary (rank %d of %d): no acceptable token", i, r, vocab)
+				return nil, fmt.Errorf("dpt: select: row %d %w (rank %d of %d)", i, ErrVocabularyExhausted, r, vocab)
 			}
 			row := rows[i].scores
 			diff[i] = row[r] - row[r+1] // the reference's gather quirk: columns r and r+1

@@ -7,6 +7,7 @@ package trainer
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -246,7 +247,7 @@ func (t *Trainer) Train(ctx context.Context, spec engine.TrainSpec, progress fun
 			if err != nil {
 				return engine.TrainResult{}, err
 			}
-			if selected, err = dpt.Select(p.scores, p.nCtx, cfg.VocabSize, m.tok, spec.Variant, nil); err != nil {
+			if selected, err = selectTokens(p, m, spec.Variant); err != nil {
 				return engine.TrainResult{}, err
 			}
 			in := clip.DPTInput{
@@ -284,7 +285,7 @@ func (t *Trainer) Train(ctx context.Context, spec engine.TrainSpec, progress fun
 
 	// The test forward selects again from the final scores, as the seed's
 	// GetToggle does in every forward.
-	if selected, err = dpt.Select(p.scores, p.nCtx, cfg.VocabSize, m.tok, spec.Variant, nil); err != nil {
+	if selected, err = selectTokens(p, m, spec.Variant); err != nil {
 		return engine.TrainResult{}, err
 	}
 	test, err := t.evaluate(ctx, m, loader, ds, tokens, p, selected, spec.Variant)
@@ -298,6 +299,21 @@ func (t *Trainer) Train(ctx context.Context, spec engine.TrainSpec, progress fun
 		}
 	}
 	return res, nil
+}
+
+// selectTokens runs Algorithm 1 on the prompt's scores. Where the reference
+// would crash (a rank runs past the vocabulary, see
+// dpt.ErrVocabularyExhausted) it takes what the NOSELECT variant would: the
+// BOS/EOS-filtered argmax. Every selection the reference completes is
+// unchanged; only runs it would have aborted go on.
+func selectTokens(p *prompt, m *loaded, v engine.Variant) ([]int, error) {
+	vocab := m.model.Config.VocabSize
+	ids, err := dpt.Select(p.scores, p.nCtx, vocab, m.tok, v, nil)
+	if errors.Is(err, dpt.ErrVocabularyExhausted) {
+		v.NoSelect = true
+		return dpt.Select(p.scores, p.nCtx, vocab, m.tok, v, nil)
+	}
+	return ids, err
 }
 
 func checkTrainSpec(s engine.TrainSpec) error {
@@ -411,7 +427,7 @@ func (t *Trainer) Evaluate(ctx context.Context, spec engine.EvalSpec) (engine.Ev
 	if err != nil {
 		return engine.Evaluation{}, err
 	}
-	selected, err := dpt.Select(p.scores, p.nCtx, cfg.VocabSize, m.tok, spec.Variant, nil)
+	selected, err := selectTokens(p, m, spec.Variant)
 	if err != nil {
 		return engine.Evaluation{}, err
 	}
