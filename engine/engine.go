@@ -82,6 +82,12 @@ type EvalSpec struct {
 	Checkpoint string   `json:"checkpoint,omitempty"` // learned prompt; empty means Prompt
 	Prompt     string   `json:"prompt,omitempty"`     // e.g. "a photo of a"
 	Variant    Variant  `json:"variant"`              // test-time switches (NoShared for projection-free transfer)
+	// LogitsFile, when set, is the CSV the evaluation writes (atomically)
+	// with one row per test image in split order: its path relative to the
+	// dataset directory, its label, and the logit of every class
+	// (exp(logit_scale)·cosine, as the argmax saw them). The header row is
+	// "path,label" followed by the class names.
+	LogitsFile string `json:"logits_file,omitempty"`
 }
 
 // Progress is reported after every training step.

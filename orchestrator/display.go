@@ -1,6 +1,8 @@
 package orchestrator
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -27,7 +29,9 @@ type Display interface {
 // JobBar follows one running job.
 type JobBar interface {
 	Progress(worker.Progress)
-	Done(ok bool)
+	// Done ends the job's display: err is nil when it finished, a
+	// context error when the run was interrupted.
+	Done(err error)
 }
 
 type nopDisplay struct{}
@@ -41,7 +45,7 @@ func (nopDisplay) Stop()                             {}
 type nopBar struct{}
 
 func (nopBar) Progress(worker.Progress) {}
-func (nopBar) Done(bool)                {}
+func (nopBar) Done(error)               {}
 
 // NewBars is the interactive display: a bar for the grid (done / failed /
 // running) and one bar per running job with its epoch, loss and prompt.
@@ -81,7 +85,9 @@ func (b *bars) JobStarted(job sweeps.Job, attempt int) JobBar {
 	if attempt > 1 {
 		name += fmt.Sprintf(" (try %d)", attempt)
 	}
-	jb.bar = b.p.AddBar(1,
+	// Total 0: mpb never completes the bar by itself (it is dropped in
+	// Done); SetTotal later only sets what is drawn.
+	jb.bar = b.p.AddBar(0,
 		mpb.PrependDecorators(decor.Name(name, decor.WC{W: 46, C: decor.DindentRight})),
 		mpb.AppendDecorators(decor.Any(func(decor.Statistics) string {
 			jb.mu.Lock()
@@ -129,17 +135,18 @@ func (j *jobBar) Progress(p worker.Progress) {
 	j.bar.SetCurrent(int64(p.Step + 1))
 }
 
-func (j *jobBar) Done(ok bool) {
+func (j *jobBar) Done(err error) {
 	b := j.parent
 	b.mu.Lock()
 	b.running--
-	if ok {
+	switch {
+	case err == nil:
 		b.done++
-	} else {
+	case !interrupted(err):
 		b.failed++
 	}
 	b.mu.Unlock()
-	if ok {
+	if err == nil {
 		b.total.Increment()
 	}
 	j.bar.Abort(true)
@@ -200,18 +207,25 @@ func (b *logBar) Progress(p worker.Progress) {
 	b.lastEpoch, b.last = p.Epoch, p
 }
 
-func (b *logBar) Done(ok bool) {
+func (b *logBar) Done(err error) {
 	if b.lastEpoch >= 0 {
 		p := b.last
 		b.l.printf("  %s epoch %d/%d loss %.4f lr %.3g prompt %q", b.job.Name, p.Epoch+1, p.Epochs, p.Loss, p.LR, p.Prompt)
 	}
-	if ok {
+	if interrupted(err) {
+		b.l.printf("interrupted %s: back to pending", b.job.Name)
+	}
+	if err == nil {
 		b.l.mu.Lock()
 		b.l.done++
 		n := b.l.done
 		b.l.mu.Unlock()
 		b.l.printf("done  %s [%d/%d]", b.job.Name, n, b.l.total)
 	}
+}
+
+func interrupted(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
 func shorten(s string, n int) string {

@@ -227,11 +227,11 @@ func (s *Session) runOnce(ctx context.Context, w *workerSlot, job sweeps.Job, di
 		if errors.Is(runErr, worker.ErrWorkerDied) {
 			w.discard()
 		}
-		bar.Done(false)
+		bar.Done(runErr)
 		return runErr
 	}
 	if flushErr != nil {
-		bar.Done(false)
+		bar.Done(flushErr)
 		return flushErr
 	}
 	c := results.Completion{}
@@ -247,16 +247,17 @@ func (s *Session) runOnce(ctx context.Context, w *workerSlot, job sweeps.Job, di
 	if job.Config.Kind == sweeps.KindTrain {
 		art, err := artifactOf("checkpoint", task.CheckpointOut)
 		if err != nil {
-			bar.Done(false)
-			return fmt.Errorf("train job finished without its checkpoint: %w", err)
+			err = fmt.Errorf("train job finished without its checkpoint: %w", err)
+			bar.Done(err)
+			return err
 		}
 		c.Artifacts = append(c.Artifacts, art)
 	}
 	if err := s.DB.CompleteJob(job.ID, c); err != nil {
-		bar.Done(false)
+		bar.Done(err)
 		return err
 	}
-	bar.Done(true)
+	bar.Done(nil)
 	return nil
 }
 

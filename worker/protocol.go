@@ -26,6 +26,11 @@ import (
 // ProtocolVersion is the version of the messages and methods below. Bump it on
 // any incompatible change: go-plugin's handshake then refuses a worker binary
 // built with a different version instead of letting it misread tasks.
+//
+// Adding an optional field (omitempty, and its zero value meaning what the
+// protocol did before) is compatible and keeps the version: JSON decoding
+// skips fields it does not know and leaves missing ones zero. Task.Prompt and
+// Task.LogitsFile were added that way.
 const ProtocolVersion = 1
 
 // Subcommand is the hidden argument of the `grid` binary that turns the
@@ -62,8 +67,9 @@ const (
 )
 
 // Task is one job sent to a worker. Kind "train" learns a prompt on the
-// training split and writes CheckpointOut; kind "eval" loads CheckpointIn and
-// classifies the test split.
+// training split and writes CheckpointOut; kind "eval" loads CheckpointIn (or,
+// without one, builds each class sentence from Prompt) and classifies the test
+// split.
 type Task struct {
 	JobID        string  `json:"job_id"`
 	Kind         string  `json:"kind"` // KindTrain or KindEval
@@ -86,6 +92,13 @@ type Task struct {
 	Variant       string `json:"variant"`
 	CheckpointIn  string `json:"checkpoint_in,omitempty"`  // eval: the checkpoint to load
 	CheckpointOut string `json:"checkpoint_out,omitempty"` // train: where to write it
+	// Prompt is an eval's hand-written context when CheckpointIn is empty:
+	// each class sentence is Prompt + " " + class name + ".". Empty means
+	// the seed's "a photo of a".
+	Prompt string `json:"prompt,omitempty"`
+	// LogitsFile, when set on an eval, is the CSV the worker writes with
+	// every test image's path, label and class logits.
+	LogitsFile string `json:"logits_file,omitempty"`
 }
 
 // Event is one message of a Run stream: progress while training, then exactly

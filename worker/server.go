@@ -127,6 +127,12 @@ func (s *server) runJob(ctx context.Context, task *Task, stream grpc.ServerStrea
 	if !ok {
 		return nil, taskError("job %s: unknown variant %q (want full, noshared, noselect or nofilter)", task.JobID, task.Variant)
 	}
+	if task.Kind == KindTrain && (task.Prompt != "" || task.LogitsFile != "") {
+		return nil, taskError("job %s: prompt and logits_file apply to eval tasks only", task.JobID)
+	}
+	if task.CheckpointIn != "" && task.Prompt != "" {
+		return nil, taskError("job %s: an eval takes a checkpoint or a prompt, not both", task.JobID)
+	}
 	data := engine.DataSpec{
 		Dataset: task.Dataset,
 		Root:    task.DataRoot,
@@ -167,7 +173,9 @@ func (s *server) runJob(ctx context.Context, task *Task, stream grpc.ServerStrea
 		Model:      task.Model,
 		Data:       data,
 		Checkpoint: task.CheckpointIn,
+		Prompt:     task.Prompt,
 		Variant:    variant,
+		LogitsFile: task.LogitsFile,
 	}
 	eval, err := s.engine.Evaluate(ctx, spec)
 	if err != nil {

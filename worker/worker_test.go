@@ -235,6 +235,49 @@ func TestEvalMapsTaskAndReportsSplit(t *testing.T) {
 	}
 }
 
+func TestEvalCarriesPromptAndLogitsFile(t *testing.T) {
+	expectNoChildren(t)
+	c := startWorker(t)
+	model := t.TempDir()
+	task := Task{JobID: "job-3", Kind: KindEval, Model: model, DataRoot: "/data", Dataset: "ok",
+		Classes: engine.ClassesAll, Prompt: "a blurry photo of a", LogitsFile: "/out/logits.csv"}
+	if _, err := c.Run(runCtx(t), task, nil); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	var spec engine.EvalSpec
+	readSpec(t, model, &spec)
+	wantSpec := engine.EvalSpec{
+		Model:      model,
+		Data:       engine.DataSpec{Dataset: "ok", Root: "/data", Classes: "all"},
+		Prompt:     "a blurry photo of a",
+		LogitsFile: "/out/logits.csv",
+	}
+	if !reflect.DeepEqual(spec, wantSpec) {
+		t.Errorf("engine got %+v\nwant %+v", spec, wantSpec)
+	}
+}
+
+// A task without the optional fields encodes exactly as it did before they
+// existed, which is why adding them kept ProtocolVersion.
+func TestOptionalTaskFieldsStayOffTheWire(t *testing.T) {
+	data, err := jsonCodec{}.Marshal(&Task{JobID: "j", Kind: KindEval})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{`"prompt"`, `"logits_file"`} {
+		if strings.Contains(string(data), key) {
+			t.Errorf("task without %s encodes it: %s", key, data)
+		}
+	}
+	var back Task
+	if err := (jsonCodec{}).Unmarshal([]byte(`{"job_id":"j","kind":"eval","prompt":"p","logits_file":"f.csv"}`), &back); err != nil {
+		t.Fatal(err)
+	}
+	if back.Prompt != "p" || back.LogitsFile != "f.csv" {
+		t.Errorf("decoded %+v", back)
+	}
+}
+
 func TestJobsShareOneWorkerAndEngine(t *testing.T) {
 	expectNoChildren(t)
 	c := startWorker(t)
@@ -276,6 +319,9 @@ func TestRefusedAndFailedJobsKeepTheWorker(t *testing.T) {
 		{"unknown kind", Task{JobID: "j", Kind: "predict", Dataset: "ok"}, `unknown kind "predict"`},
 		{"unknown variant", Task{JobID: "j", Kind: KindEval, Dataset: "ok", Variant: "nosuch"}, `unknown variant "nosuch"`},
 		{"eval engine error", Task{JobID: "j", Kind: KindEval, Dataset: "fail"}, `dataset "fail" has no images`},
+		{"prompt on a train task", Task{JobID: "j", Kind: KindTrain, Dataset: "ok", Epochs: 1, Prompt: "a photo of a"}, "eval tasks only"},
+		{"logits on a train task", Task{JobID: "j", Kind: KindTrain, Dataset: "ok", Epochs: 1, LogitsFile: "/tmp/l.csv"}, "eval tasks only"},
+		{"checkpoint and prompt", Task{JobID: "j", Kind: KindEval, Dataset: "ok", CheckpointIn: "/ckpt", Prompt: "a photo of a"}, "a checkpoint or a prompt, not both"},
 	} {
 		_, err := c.Run(ctx, tc.task, nil)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

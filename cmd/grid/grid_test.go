@@ -20,6 +20,18 @@ import (
 // These tests drive the real binary: real plugin worker processes, the real
 // engine on the built-in demo model and datasets, a real SQLite file.
 
+// TestMain removes what the shared helpers below built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildErr == nil && builtBin != "" {
+		os.RemoveAll(filepath.Dir(builtBin))
+	}
+	if demoErr == nil && demoDir != "" {
+		os.RemoveAll(demoDir)
+	}
+	os.Exit(code)
+}
+
 var (
 	buildOnce sync.Once
 	builtBin  string

@@ -39,6 +39,9 @@ usage:
   grid plan   [--json] [grid.toml]        list jobs and whether each is new, done, failed or stale
   grid status [--json] [grid.toml]        state, attempts and accuracies of every job
   grid report [--plot] [grid.toml]        Markdown tables (and PNG/SVG figures) in <run dir>/report
+  grid eval   --model DIR --data-root DIR --dataset NAME [--classes all|base|new]
+              (--prompt TEXT | --checkpoint FILE | --job ID [grid.toml]) [--noshared] [--logits FILE.csv] [--json]
+                                          accuracy and macro-F1 of a prompt or checkpoint on a test split
   grid demo   [--dir demo]                write the built-in demo: tiny CLIP, vocabulary, image dataset
 
 The grid file defaults to grid.toml. Exit status: 0 all done, 1 jobs failed or bad input, 130 interrupted.
@@ -72,6 +75,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdReport(rest, stdout)
 	case "demo":
 		err = cmdDemo(rest, stdout)
+	case "eval":
+		err = cmdEval(rest, stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "grid: unknown command %q\n\n%s", cmd, usage)
 		return 2
@@ -301,4 +306,3 @@ func cmdDemo(args []string, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "demo model, vocabulary and dataset in %s (%s)\n", *dir, time.Since(start).Round(time.Millisecond))
 	return nil
 }
-

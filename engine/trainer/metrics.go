@@ -1,6 +1,10 @@
 package trainer
 
-import "github.com/fomo-grid/grid/engine"
+import (
+	"sort"
+
+	"github.com/fomo-grid/grid/engine"
+)
 
 // classify scores predictions the way Dassl's Classification evaluator does:
 // accuracy = 100·correct/total, macro-F1 = 100·sklearn f1_score(average="macro",
@@ -23,8 +27,16 @@ func classify(pred, truth []int) engine.Evaluation {
 		return ev
 	}
 	ev.Accuracy = 100 * float64(ev.Correct) / float64(ev.Total)
+	// Sum the per-label F1 in label order: map order would change the last
+	// bits of the mean from run to run.
+	present := make([]int, 0, len(actual))
+	for y := range actual {
+		present = append(present, y)
+	}
+	sort.Ints(present)
 	var sum float64
-	for y, n := range actual {
+	for _, y := range present {
+		n := actual[y]
 		var p, r float64
 		if predicted[y] > 0 {
 			p = float64(tp[y]) / float64(predicted[y])

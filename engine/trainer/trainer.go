@@ -288,7 +288,7 @@ func (t *Trainer) Train(ctx context.Context, spec engine.TrainSpec, progress fun
 	if selected, err = selectTokens(p, m, spec.Variant); err != nil {
 		return engine.TrainResult{}, err
 	}
-	test, err := t.evaluate(ctx, m, loader, ds, tokens, p, selected, spec.Variant)
+	test, err := t.evaluate(ctx, m, loader, ds, tokens, p, selected, spec.Variant, "")
 	if err != nil {
 		return engine.TrainResult{}, err
 	}
@@ -331,8 +331,9 @@ func checkTrainSpec(s engine.TrainSpec) error {
 }
 
 // evaluate classifies the test split: text features once for every class,
-// then the images in batches of TestBatchSize.
-func (t *Trainer) evaluate(ctx context.Context, m *loaded, loader *data.Loader, ds *data.Dataset, tokens [][]int, p *prompt, selected []int, v engine.Variant) (engine.Evaluation, error) {
+// then the images in batches of TestBatchSize. With logitsFile set it also
+// writes every image's logits there (see engine.EvalSpec.LogitsFile).
+func (t *Trainer) evaluate(ctx context.Context, m *loaded, loader *data.Loader, ds *data.Dataset, tokens [][]int, p *prompt, selected []int, v engine.Variant, logitsFile string) (engine.Evaluation, error) {
 	if len(ds.Test) == 0 {
 		return engine.Evaluation{}, fmt.Errorf("dataset %s: empty test split", ds.Name)
 	}
@@ -353,6 +354,10 @@ func (t *Trainer) evaluate(ctx context.Context, m *loaded, loader *data.Loader, 
 	scale := m.model.LogitScale()
 	pred := make([]int, 0, len(ds.Test))
 	truth := make([]int, 0, len(ds.Test))
+	var logits []float32 // len(ds.Test) × nClasses, kept only for logitsFile
+	if logitsFile != "" {
+		logits = make([]float32, 0, len(ds.Test)*nClasses)
+	}
 	for _, idx := range data.TestBatches(len(ds.Test), TestBatchSize) {
 		if err := ctx.Err(); err != nil {
 			return engine.Evaluation{}, err
@@ -369,12 +374,21 @@ func (t *Trainer) evaluate(ctx context.Context, m *loaded, loader *data.Loader, 
 				for k := 0; k < dim; k++ {
 					dot += img[i*dim+k] * text[c*dim+k]
 				}
-				if l := scale * dot; l > bestLogit {
+				l := scale * dot
+				if l > bestLogit {
 					best, bestLogit = c, l
+				}
+				if logitsFile != "" {
+					logits = append(logits, l)
 				}
 			}
 			pred = append(pred, best)
 			truth = append(truth, batch.Labels[i])
+		}
+	}
+	if logitsFile != "" {
+		if err := writeLogits(logitsFile, ds, truth, logits); err != nil {
+			return engine.Evaluation{}, err
 		}
 	}
 	return classify(pred, truth), nil
@@ -421,7 +435,7 @@ func (t *Trainer) Evaluate(ctx context.Context, spec engine.EvalSpec) (engine.Ev
 		if err != nil {
 			return engine.Evaluation{}, err
 		}
-		return t.evaluate(ctx, m, loader, ds, tokens, nil, nil, spec.Variant)
+		return t.evaluate(ctx, m, loader, ds, tokens, nil, nil, spec.Variant, spec.LogitsFile)
 	}
 	p, err := loadCheckpoint(spec.Checkpoint, cfg)
 	if err != nil {
@@ -435,7 +449,7 @@ func (t *Trainer) Evaluate(ctx context.Context, spec engine.EvalSpec) (engine.Ev
 	if err != nil {
 		return engine.Evaluation{}, err
 	}
-	return t.evaluate(ctx, m, loader, ds, tokens, p, selected, spec.Variant)
+	return t.evaluate(ctx, m, loader, ds, tokens, p, selected, spec.Variant, spec.LogitsFile)
 }
 
 // Checkpoint tensors and metadata keys.

@@ -1,0 +1,348 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/fomo-grid/grid/orchestrator"
+	"github.com/fomo-grid/grid/worker"
+)
+
+// evalOutput is what `grid eval --json` prints: what was tested and the
+// Classification evaluator's numbers (Dassl's keys accuracy, error_rate,
+// macro_f1, in percent).
+type evalOutput struct {
+	Model      string  `json:"model"`
+	DataRoot   string  `json:"data_root"`
+	Dataset    string  `json:"dataset"`
+	Classes    string  `json:"classes"`
+	Variant    string  `json:"variant"`
+	Prompt     string  `json:"prompt,omitempty"`
+	Checkpoint string  `json:"checkpoint,omitempty"`
+	Job        string  `json:"job,omitempty"`
+	Total      int     `json:"total"`
+	Correct    int     `json:"correct"`
+	Accuracy   float64 `json:"accuracy"`
+	ErrorRate  float64 `json:"error_rate"`
+	MacroF1    float64 `json:"macro_f1"`
+	LogitsFile string  `json:"logits_file,omitempty"`
+}
+
+// cmdEval tests a hand-written prompt or a learned checkpoint on the test
+// split of a dataset. It runs the engine in one worker process, exactly as a
+// grid's eval job does, so its numbers are the ones a grid would record.
+func cmdEval(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("eval", flag.ContinueOnError)
+	model := fs.String("model", "", "model directory (weights and tokenizer); with --job, the grid's")
+	dataRoot := fs.String("data-root", "", "directory holding one folder per dataset; with --job, the grid's")
+	dataset := fs.String("dataset", "", "dataset whose test split is classified; with --job, the job's")
+	classes := fs.String("classes", "all", "which classes: all, base or new")
+	promptText := fs.String("prompt", "", `hand-written context put before each class name, e.g. "a photo of a"`)
+	checkpoint := fs.String("checkpoint", "", "learned checkpoint (.safetensors) written by a train job")
+	jobID := fs.String("job", "", "ID (or unique ID prefix) of a train job of the grid file")
+	noShared := fs.Bool("noshared", false, "test without the visual prompts (projection-free transfer)")
+	logits := fs.String("logits", "", "write every test image's path, label and class logits to this CSV file")
+	asJSON := fs.Bool("json", false, "print JSON")
+	verbose := fs.Bool("v", false, "show worker logs")
+	file, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+
+	var sources []string
+	for _, name := range []string{"prompt", "checkpoint", "job"} {
+		if given[name] {
+			sources = append(sources, "--"+name)
+		}
+	}
+	switch {
+	case len(sources) == 0:
+		return errors.New("eval: say what to test: --prompt TEXT, --checkpoint FILE or --job ID [grid.toml]")
+	case len(sources) > 1:
+		return fmt.Errorf("eval: %s exclude each other; give one", strings.Join(sources, " and "))
+	case given["prompt"] && strings.TrimSpace(*promptText) == "":
+		return errors.New("eval: --prompt is empty")
+	case given["checkpoint"] && *checkpoint == "":
+		return errors.New("eval: --checkpoint is empty")
+	case given["job"] && *jobID == "":
+		return errors.New("eval: --job is empty")
+	case !given["job"] && file != "grid.toml":
+		return fmt.Errorf("eval: a grid file (%s) is read only with --job", file)
+	}
+
+	variant := ""
+	if given["job"] {
+		job, err := resolveJob(file, *jobID)
+		if err != nil {
+			return err
+		}
+		*jobID, *checkpoint = job.id, job.checkpoint
+		if *model == "" {
+			*model = job.model
+		}
+		if *dataRoot == "" {
+			*dataRoot = job.dataRoot
+		}
+		if *dataset == "" {
+			*dataset = job.dataset
+		}
+		// The job's own variant decides how tokens are selected from
+		// its scores; --noshared can only drop the visual prompts.
+		variant = job.variant
+		if *noShared && variant != "" && variant != "full" && variant != "noshared" {
+			return fmt.Errorf("eval: --noshared: job %s was trained as variant %s, and a test runs one variant", job.id, variant)
+		}
+	}
+	if *noShared {
+		variant = "noshared"
+	}
+	if variant == "" {
+		variant = "full"
+	}
+
+	if *model == "" {
+		return errors.New("eval: --model is required (the model directory)")
+	}
+	if *dataRoot == "" {
+		return errors.New("eval: --data-root is required (the directory holding one folder per dataset)")
+	}
+	if *dataset == "" {
+		return errors.New("eval: --dataset is required (for example --dataset demo)")
+	}
+	switch *classes {
+	case "all", "base", "new":
+	default:
+		return fmt.Errorf("eval: --classes %q: want all, base or new", *classes)
+	}
+	if err := checkDir("--model", model); err != nil {
+		return err
+	}
+	if err := checkDir("--data-root", dataRoot); err != nil {
+		return err
+	}
+	if *checkpoint != "" {
+		if err := checkFile("--checkpoint", checkpoint); err != nil {
+			return err
+		}
+	}
+	if *logits != "" {
+		abs, err := filepath.Abs(*logits)
+		if err != nil {
+			return fmt.Errorf("eval: --logits %s: %w", *logits, err)
+		}
+		if info, err := os.Stat(abs); err == nil && info.IsDir() {
+			return fmt.Errorf("eval: --logits %s is a directory; name a CSV file", *logits)
+		}
+		if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
+			return fmt.Errorf("eval: --logits %s: %w", *logits, err)
+		}
+		*logits = abs
+	}
+
+	task := worker.Task{
+		JobID:        "eval",
+		Kind:         worker.KindEval,
+		Model:        *model,
+		DataRoot:     *dataRoot,
+		Dataset:      *dataset,
+		Classes:      *classes,
+		Variant:      variant,
+		CheckpointIn: *checkpoint,
+		Prompt:       *promptText,
+		LogitsFile:   *logits,
+	}
+	ev, err := runEval(task, stderr, *verbose)
+	if err != nil {
+		return err
+	}
+	if *logits != "" {
+		// A worker that dropped the field would leave no file; say so
+		// rather than let an old CSV pass for this run's.
+		if _, err := os.Stat(*logits); err != nil {
+			return fmt.Errorf("eval: the worker wrote no logits file: %w", err)
+		}
+	}
+
+	if *asJSON {
+		out := evalOutput{
+			Model: task.Model, DataRoot: task.DataRoot, Dataset: task.Dataset, Classes: task.Classes,
+			Variant: variant, Prompt: task.Prompt, Checkpoint: task.CheckpointIn, Job: *jobID,
+			Total: ev.Total, Correct: ev.Correct, Accuracy: ev.Accuracy, ErrorRate: 100 - ev.Accuracy,
+			MacroF1: ev.MacroF1, LogitsFile: task.LogitsFile,
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	writeEvalResult(stdout, ev.Total, ev.Correct, ev.Accuracy, ev.MacroF1)
+	if *logits != "" {
+		fmt.Fprintf(stderr, "grid: logits of %s test images in %s\n", formatCount(ev.Total), *logits)
+	}
+	return nil
+}
+
+// runEval runs one eval task on a fresh worker process and returns its one
+// evaluation.
+func runEval(task worker.Task, stderr io.Writer, verbose bool) (worker.Evaluation, error) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	level := hclog.Warn
+	if verbose {
+		level = hclog.Debug
+	}
+	logger := hclog.New(&hclog.LoggerOptions{Name: "grid", Output: stderr, Level: level})
+	c, err := worker.Start(ctx, worker.Options{Logger: logger})
+	if err != nil {
+		if ctx.Err() != nil {
+			return worker.Evaluation{}, interruptedError{errors.New("eval interrupted")}
+		}
+		return worker.Evaluation{}, fmt.Errorf("eval: %w", err)
+	}
+	defer c.Kill()
+	res, err := c.Run(ctx, task, nil)
+	if err != nil {
+		if ctx.Err() != nil {
+			return worker.Evaluation{}, interruptedError{errors.New("eval interrupted")}
+		}
+		return worker.Evaluation{}, fmt.Errorf("eval of dataset %s (%s classes): %w", task.Dataset, task.Classes, err)
+	}
+	if len(res.Evaluations) != 1 {
+		return worker.Evaluation{}, fmt.Errorf("eval: the worker returned %d evaluations, want 1", len(res.Evaluations))
+	}
+	return res.Evaluations[0], nil
+}
+
+// evalJob is what `--job` resolves to.
+type evalJob struct {
+	id, name                 string
+	checkpoint               string
+	model, dataRoot, dataset string
+	variant                  string
+}
+
+// resolveJob finds a train job of the grid file by ID (or unique ID prefix)
+// and the checkpoint it wrote.
+func resolveJob(gridFile, id string) (evalJob, error) {
+	s, err := orchestrator.Open(gridFile)
+	if err != nil {
+		return evalJob{}, fmt.Errorf("eval: --job: %w", err)
+	}
+	defer s.Close()
+	var matches []int
+	for i, j := range s.Grid.Jobs {
+		if j.ID == id {
+			matches = []int{i}
+			break
+		}
+		if strings.HasPrefix(j.ID, id) {
+			matches = append(matches, i)
+		}
+	}
+	switch len(matches) {
+	case 0:
+		return evalJob{}, fmt.Errorf("eval: --job %s: no such job in %s (see `grid plan %s`)", id, gridFile, gridFile)
+	case 1:
+	default:
+		return evalJob{}, fmt.Errorf("eval: --job %s: %d jobs of %s start with it; give more digits", id, len(matches), gridFile)
+	}
+	j := s.Grid.Jobs[matches[0]]
+	// The orchestrator hands a job's kind to its worker as Task.Kind, so the
+	// two spell it alike.
+	if j.Config.Kind != worker.KindTrain {
+		return evalJob{}, fmt.Errorf("eval: --job %s (%s) is an eval job and has no checkpoint; its train job is %s", j.ID, j.Name, j.Config.Source)
+	}
+	ckpt, err := filepath.Abs(s.CheckpointPath(j.ID))
+	if err != nil {
+		return evalJob{}, fmt.Errorf("eval: --job %s: %w", j.ID, err)
+	}
+	if _, err := os.Stat(ckpt); err != nil {
+		return evalJob{}, fmt.Errorf("eval: --job %s (%s) has no checkpoint at %s; run `grid run %s` first", j.ID, j.Name, ckpt, gridFile)
+	}
+	return evalJob{
+		id: j.ID, name: j.Name, checkpoint: ckpt,
+		model:    s.Grid.Resolve(j.Config.Model),
+		dataRoot: s.Grid.Resolve(j.Config.DataRoot),
+		dataset:  j.Config.Dataset,
+		variant:  j.Config.Variant,
+	}, nil
+}
+
+// checkDir makes *path absolute (the worker may not share our idea of the
+// working directory) and checks it is a directory.
+func checkDir(flagName string, path *string) error {
+	abs, err := filepath.Abs(*path)
+	if err != nil {
+		return fmt.Errorf("eval: %s %s: %w", flagName, *path, err)
+	}
+	info, err := os.Stat(abs)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("eval: %s %s: no such directory", flagName, *path)
+	case err != nil:
+		return fmt.Errorf("eval: %s %s: %w", flagName, *path, err)
+	case !info.IsDir():
+		return fmt.Errorf("eval: %s %s: not a directory", flagName, *path)
+	}
+	*path = abs
+	return nil
+}
+
+// checkFile makes *path absolute and checks it is a regular file.
+func checkFile(flagName string, path *string) error {
+	abs, err := filepath.Abs(*path)
+	if err != nil {
+		return fmt.Errorf("eval: %s %s: %w", flagName, *path, err)
+	}
+	info, err := os.Stat(abs)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("eval: %s %s: no such file", flagName, *path)
+	case err != nil:
+		return fmt.Errorf("eval: %s %s: %w", flagName, *path, err)
+	case !info.Mode().IsRegular():
+		return fmt.Errorf("eval: %s %s: not a regular file", flagName, *path)
+	}
+	*path = abs
+	return nil
+}
+
+// writeEvalResult prints the result block of Dassl's Classification
+// evaluator (reference semantics §5.1): counts with thousands separators,
+// percentages with one decimal. Go's %.1f and Python's .1f both round the
+// exact binary value, so the digits agree.
+func writeEvalResult(w io.Writer, total, correct int, accuracy, macroF1 float64) {
+	fmt.Fprintf(w, "=> result\n* total: %s\n* correct: %s\n* accuracy: %.1f%%\n* error: %.1f%%\n* macro_f1: %.1f%%\n",
+		formatCount(total), formatCount(correct), accuracy, 100-accuracy, macroF1)
+}
+
+// formatCount writes n as Python's "{:,}" does: a comma every three digits.
+func formatCount(n int) string {
+	digits := strconv.Itoa(n)
+	sign := ""
+	if n < 0 {
+		sign, digits = "-", digits[1:]
+	}
+	var b strings.Builder
+	b.WriteString(sign)
+	for i, d := range digits {
+		if i > 0 && (len(digits)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(d)
+	}
+	return b.String()
+}
