@@ -12,8 +12,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 
@@ -202,22 +200,15 @@ func (m *Model) prepare() {
 	cpu.Transpose(m.visualProjT, m.visualProj, c.VisionWidth, c.EmbedDim)
 }
 
-// Load reads dir/model.safetensors (OpenAI names, F32/F16/BF16). dir may
-// also name the .safetensors file itself.
-func Load(dir string) (*Model, error) {
-	path := dir
-	if st, err := os.Stat(dir); err == nil && st.IsDir() {
-		path = filepath.Join(dir, WeightsFile)
-	}
-	tensors, _, err := safetensors.Read(path)
+// Load reads the model at path: a weights file, or a model directory
+// whose weights file ResolveWeights picks (model.safetensors, else the only
+// *.pt or *.pth); LoadFile lists the formats.
+func Load(path string) (*Model, error) {
+	file, err := ResolveWeights(path)
 	if err != nil {
 		return nil, err
 	}
-	m, err := FromTensors(tensors)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return m, nil
+	return LoadFile(file)
 }
 
 // Tensors returns the parameters by OpenAI name. The Data slices are the
