@@ -202,7 +202,7 @@ func (m *Model) prepare() {
 
 // Load reads the model at path: a weights file, or a model directory
 // whose weights file ResolveWeights picks (model.safetensors, else the only
-// *.pt or *.pth); LoadFile lists the formats.
+// *.pt or *.pth); ReadTensors lists the formats.
 func Load(path string) (*Model, error) {
 	file, err := ResolveWeights(path)
 	if err != nil {

@@ -14,6 +14,9 @@ and logit_scale stay fp32). From it:
   tiny_reference.safetensors  every state_dict tensor as float32 (fp16 ones
                           widened exactly), OpenAI names: what all three
                           must load to
+  tiny_features.json      PyTorch's fp32 forward of the loaded weights: image
+                          and text features of two seeded images and three
+                          token sequences
 
 Run from this folder:  python3 make_fixtures.py
 With --vit-b16 PATH it instead writes a randomly initialised TorchScript
@@ -207,6 +210,27 @@ def write_safetensors(path, tensors):
         fh.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
 
 
+def write_features(path, model):
+    """The features the Go model must reproduce from the same weights."""
+    ref = CLIP(**TINY)
+    ref.load_state_dict({k: v.float() for k, v in model.state_dict().items()})
+    gen = torch.Generator().manual_seed(99)
+    r = TINY["resolution"]
+    images = torch.randn(2, 3, r, r, generator=gen)
+    sot, eot = TINY["vocab"] - 2, TINY["vocab"] - 1
+    rows = [[sot, 5, 6, eot], [sot, 40, eot], [sot, 7, 8, 9, 10, 11, eot]]
+    tokens = torch.zeros(len(rows), TINY["context"], dtype=torch.long)
+    for i, row in enumerate(rows):
+        tokens[i, :len(row)] = torch.tensor(row)
+    with torch.no_grad():
+        img = ref.encode_image(images)
+        txt = ref.encode_text(tokens)
+    with open(path, "w") as fh:
+        json.dump({"images": images.reshape(-1).tolist(), "batch": 2, "tokens": tokens.tolist(),
+                   "image_features": img.reshape(-1).tolist(), "text_features": txt.reshape(-1).tolist()}, fh)
+        fh.write("\n")
+
+
 TINY = dict(embed=32, resolution=16, patch=8, vision_width=64, vision_layers=2,
             context=16, vocab=100, text_width=64, text_layers=1)
 VIT_B16 = dict(embed=512, resolution=224, patch=16, vision_width=768, vision_layers=12,
@@ -239,6 +263,7 @@ def main():
     hf["text_model.embeddings.position_ids"] = torch.arange(TINY["context"]).unsqueeze(0)
     hf["vision_model.embeddings.position_ids"] = torch.arange(grid * grid + 1).unsqueeze(0)
     write_safetensors("tiny_hf.safetensors", hf)
+    write_features("tiny_features.json", model)
     halves = sorted(k for k, v in sd.items() if v.dtype == torch.float16)
     print(f"{len(sd)} tensors, {len(halves)} fp16, {sum(v.numel() for v in sd.values())} values")
 
