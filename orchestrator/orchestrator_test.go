@@ -209,8 +209,14 @@ func TestRunAllJobsThenNothingTwice(t *testing.T) {
 			if evs[0].Split != "base" {
 				t.Errorf("%s: split %q", j.Name, evs[0].Split)
 			}
-		} else if evs[0].Split != "new" {
-			t.Errorf("%s: split %q", j.Name, evs[0].Split)
+		} else {
+			if evs[0].Split != "new" {
+				t.Errorf("%s: split %q", j.Name, evs[0].Split)
+			}
+			// The fake engine tests base at 70% and new at 60%.
+			if want := 2 * 70.0 * 60 / 130; j.HarmonicMean == nil || *j.HarmonicMean < want-1e-9 || *j.HarmonicMean > want+1e-9 {
+				t.Errorf("%s: stored harmonic mean %v, want %v", j.Name, j.HarmonicMean, want)
+			}
 		}
 	}
 	// Every eval ran after its train job wrote the checkpoint.

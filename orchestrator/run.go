@@ -244,6 +244,11 @@ func (s *Session) runOnce(ctx context.Context, w *workerSlot, job sweeps.Job, di
 	if len(res.TokenIDs) > 0 || res.Prompt != "" {
 		c.Prompt = &results.Prompt{TokenIDs: res.TokenIDs, Text: res.Prompt}
 	}
+	if job.Config.Kind == sweeps.KindEval && job.Config.Classes == "new" && len(c.Evaluations) == 1 {
+		if hm, ok := s.harmonicMean(job.Config.Source, c.Evaluations[0].Accuracy); ok {
+			c.HarmonicMean = &hm
+		}
+	}
 	if job.Config.Kind == sweeps.KindTrain {
 		art, err := artifactOf("checkpoint", task.CheckpointOut)
 		if err != nil {
@@ -259,6 +264,21 @@ func (s *Session) runOnce(ctx context.Context, w *workerSlot, job sweeps.Job, di
 	}
 	bar.Done(nil)
 	return nil
+}
+
+// harmonicMean is H = 2BN/(B+N) of a base2new cell, from the base accuracy
+// its train job stored and the new accuracy just measured.
+func (s *Session) harmonicMean(trainID string, newAcc float64) (float64, bool) {
+	evs, err := s.DB.Evaluations(trainID)
+	if err != nil {
+		return 0, false
+	}
+	for _, e := range evs {
+		if e.Split == "base" {
+			return results.HarmonicMean(e.Accuracy, newAcc), true
+		}
+	}
+	return 0, false
 }
 
 // task turns a job into the worker's wire request, with paths resolved

@@ -10,17 +10,19 @@ import (
 
 // StatusRow is one job as `grid status` shows it.
 type StatusRow struct {
-	ID          string               `json:"id"`
-	Name        string               `json:"name"`
-	Kind        string               `json:"kind"`
-	State       string               `json:"state"` // new (not in the database yet), pending, running, done, failed
-	Attempts    int                  `json:"attempts"`
-	Seconds     float64              `json:"seconds,omitempty"` // of the last attempt
-	Error       string               `json:"error,omitempty"`
-	Worker      string               `json:"worker,omitempty"`
-	Prompt      string               `json:"prompt,omitempty"`
-	Evaluations []results.Evaluation `json:"evaluations,omitempty"`
-	Deps        []string             `json:"deps,omitempty"`
+	ID       string  `json:"id"`
+	Name     string  `json:"name"`
+	Kind     string  `json:"kind"`
+	State    string  `json:"state"` // new (not in the database yet), pending, running, done, failed
+	Attempts int     `json:"attempts"`
+	Seconds  float64 `json:"seconds,omitempty"` // of the last attempt
+	Error    string  `json:"error,omitempty"`
+	Worker   string  `json:"worker,omitempty"`
+	Prompt   string  `json:"prompt,omitempty"`
+	// HarmonicMean is stored with the eval job that completes a base2new cell.
+	HarmonicMean *float64             `json:"harmonic_mean,omitempty"`
+	Evaluations  []results.Evaluation `json:"evaluations,omitempty"`
+	Deps         []string             `json:"deps,omitempty"`
 }
 
 // Status reads the state of every job of the grid file from its run's
@@ -44,6 +46,7 @@ func Status(gridFile string) ([]StatusRow, error) {
 		if db != nil {
 			if row, err := db.Job(j.ID); err == nil {
 				r.State, r.Attempts, r.Error, r.Worker = string(row.State), row.Attempts, row.Error, row.Worker
+				r.HarmonicMean = row.HarmonicMean
 				if row.Started != nil && row.Finished != nil && row.Finished.After(*row.Started) {
 					r.Seconds = row.Finished.Sub(*row.Started).Seconds()
 				}

@@ -39,6 +39,9 @@ type Job struct {
 	Finished    *time.Time // end of the latest attempt, done or failed
 	Error       string     // why the latest attempt failed; empty once done
 	Worker      string     // who ran the latest attempt
+	// HarmonicMean is the stored H of the base2new cell an eval job on the
+	// new classes completed; nil for every other job.
+	HarmonicMean *float64
 }
 
 // LabelMap decodes the job's labels. Values that are not strings are given
@@ -115,16 +118,20 @@ func scanGrid(row scanner) (Grid, error) {
 	return g, nil
 }
 
-const jobColumns = `j.id, j.name, j.kind, j.config, j.labels, j.state, j.attempts, j.created_at, j.started_at, j.finished_at, j.error, j.worker`
+const jobColumns = `j.id, j.name, j.kind, j.config, j.labels, j.state, j.attempts, j.created_at, j.started_at, j.finished_at, j.error, j.worker, j.harmonic_mean`
 
 func scanJob(row scanner, extra ...any) (Job, error) {
 	var j Job
 	var config, labels, created string
 	var started, finished, errText, worker sql.NullString
+	var hm sql.NullFloat64
 	dest := append([]any{&j.ID, &j.Name, &j.Kind, &config, &labels, &j.State, &j.Attempts, &created,
-		&started, &finished, &errText, &worker}, extra...)
+		&started, &finished, &errText, &worker, &hm}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return Job{}, err
+	}
+	if hm.Valid {
+		j.HarmonicMean = &hm.Float64
 	}
 	j.Config = json.RawMessage(config)
 	j.Labels = json.RawMessage(labels)

@@ -87,4 +87,9 @@ CREATE TABLE artifacts (
 	PRIMARY KEY (job_id, kind, path)
 );
 `,
+	// 2: the harmonic mean of a base2new cell, stored with the eval job
+	// that completes it (2·base·new/(base+new), percent).
+	`
+ALTER TABLE jobs ADD COLUMN harmonic_mean REAL CHECK (harmonic_mean IS NULL OR harmonic_mean BETWEEN 0 AND 100);
+`,
 }

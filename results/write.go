@@ -66,6 +66,9 @@ type Completion struct {
 	Evaluations []Evaluation
 	Prompt      *Prompt // nil for jobs that learn none (eval jobs)
 	Artifacts   []Artifact
+	// HarmonicMean is H = 2BN/(B+N) of a base2new cell, given with the
+	// eval job on the new classes that completes it; nil otherwise.
+	HarmonicMean *float64
 }
 
 // UpsertGrid records that the grid called name was run from file with the
@@ -368,8 +371,12 @@ func (db *DB) CompleteJob(id string, c Completion) error {
 			return fmt.Errorf("results: complete job %s: artifact %d (%s %s): %w", id, i, a.Kind, a.Path, err)
 		}
 	}
-	if _, err := tx.Exec(`UPDATE jobs SET state = 'done', finished_at = ?, error = NULL WHERE id = ?`,
-		formatTime(time.Now()), id); err != nil {
+	var hm any
+	if c.HarmonicMean != nil {
+		hm = finiteOrNull(*c.HarmonicMean)
+	}
+	if _, err := tx.Exec(`UPDATE jobs SET state = 'done', finished_at = ?, error = NULL, harmonic_mean = ? WHERE id = ?`,
+		formatTime(time.Now()), hm, id); err != nil {
 		return fmt.Errorf("results: complete job %s: %w", id, err)
 	}
 	if err := tx.Commit(); err != nil {

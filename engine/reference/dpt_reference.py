@@ -28,6 +28,7 @@ See README.md next to this file for what each fixture holds.
 
 import argparse
 import gzip
+import hashlib
 import html
 import io
 import json
@@ -56,13 +57,18 @@ from corpus import MOJIBAKE, SPECIAL, class_names
 # naming dtype, shape and byte range of every tensor, then the raw data.
 
 
-def write_safetensors(path, tensors, metadata=None):
-    """Writes tensors (name -> array-like) as little-endian F32, names sorted."""
+def write_safetensors(path, tensors, metadata=None, dtype="F32"):
+    """Writes tensors (name -> array-like) as little-endian F32 (or F16),
+    names sorted."""
     header, blobs, offset = {}, [], 0
     for name in sorted(tensors):
-        arr = np.ascontiguousarray(np.asarray(tensors[name], dtype="<f4"))
-        raw = arr.tobytes()
-        header[name] = {"dtype": "F32", "shape": list(arr.shape), "data_offsets": [offset, offset + len(raw)]}
+        arr = np.asarray(tensors[name], dtype=np.float32)
+        if dtype == "F16":
+            half = arr.astype("<f2")
+            assert np.array_equal(half.astype(np.float32), arr), f"{name} is not exactly representable in F16"
+            arr = half
+        raw = np.ascontiguousarray(arr.astype("<f4" if dtype == "F32" else "<f2")).tobytes()
+        header[name] = {"dtype": dtype, "shape": list(arr.shape), "data_offsets": [offset, offset + len(raw)]}
         blobs.append(raw)
         offset += len(raw)
     if metadata:
@@ -77,11 +83,23 @@ def write_safetensors(path, tensors, metadata=None):
             f.write(b)
 
 
-def write_json(path, value):
+def write_json(path, value, compact=False):
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     with open(path, "w", encoding="utf-8") as f:
-        json.dump(value, f, ensure_ascii=False, indent=1, sort_keys=True)
-        f.write("\n")
+        if compact:  # one entry of a top-level list per line
+            f.write("{\n")
+            for i, key in enumerate(sorted(value)):
+                v = value[key]
+                f.write(json.dumps(key) + ": ")
+                if isinstance(v, list):
+                    f.write("[\n" + ",\n".join(json.dumps(x, ensure_ascii=False, sort_keys=True) for x in v) + "\n]")
+                else:
+                    f.write(json.dumps(v, ensure_ascii=False, sort_keys=True))
+                f.write(",\n" if i + 1 < len(value) else "\n")
+            f.write("}\n")
+        else:
+            json.dump(value, f, ensure_ascii=False, indent=1, sort_keys=True)
+            f.write("\n")
 
 
 def f32(t):
@@ -591,6 +609,12 @@ def build_model(tok, seed):
     torch.manual_seed(seed)  # the default inits of conv1 and the MLP biases
     model = CLIP(cfg)
     init_clip(model, seed)
+    # Weights are made exactly representable in fp16 so that the model file
+    # can be stored as F16 (half the size, and the format of OpenAI's own
+    # checkpoints) while every computation stays fp32 on identical values.
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(p.half().float())
     return model.eval()
 
 
@@ -622,7 +646,7 @@ def self_check(model):
 
 def save_model(model, tok_small_path, out_dir):
     tensors = {name: f32(p) for name, p in model.state_dict().items()}
-    write_safetensors(os.path.join(out_dir, "model.safetensors"), tensors, {"format": "pt"})
+    write_safetensors(os.path.join(out_dir, "model.safetensors"), tensors, {"format": "pt"}, dtype="F16")
 
 
 def distinct_rows(scores):
@@ -747,7 +771,10 @@ def run_all_variants(scores, tok):
         except IndexError:
             entry[variant] = {"error": "rank past the vocabulary"}
         if variant == "full":
-            entry[variant]["trace"] = trace
+            # The full trace can run to thousands of lines: stored as its
+            # length, SHA-256 (of the lines joined by "\n") and first lines.
+            entry[variant].update({"trace_lines": len(trace), "trace_head": trace[:4],
+                                   "trace_sha256": hashlib.sha256("\n".join(trace).encode("utf-8")).hexdigest()})
     return entry
 
 
@@ -814,14 +841,14 @@ def select_fixture(small, real, out):
                 plan[0] = [rng.choice(specials)] + plan[0]
             add("round_trip", vocab_name, tok, n_ctx, -8, boosted(tok, n_ctx, -8, lambda r, p=plan: p[r]))
     write_json(os.path.join(out, "select.json"), {
-        "generator": "splitmix64 rows, see seeded_matrix in dpt_reference.py", "cases": cases})
+        "generator": "splitmix64 rows, see seeded_matrix in dpt_reference.py", "cases": cases}, compact=True)
     return cases
 
 
 def tokenizer_fixture(small, real, out):
     rng = random.Random(404)
     names = class_names()
-    texts = names + [prompt_text(n) for n in names] + SPECIAL
+    texts = names + SPECIAL
     # Deduplicate, keeping order.
     texts = list(dict.fromkeys(texts))
 
@@ -841,9 +868,11 @@ def tokenizer_fixture(small, real, out):
         encode = [[t, tok.encode(t)] for t in texts]
         decode = [[ids, tok.decode(ids)] for ids in decode_lists(tok)]
         decode += [[ids, tok.decode(ids)] for _, ids in encode[-len(SPECIAL):]]
-        fixture[name] = {"vocab_size": tok.vocab_size, "encode": encode, "decode": decode,
-                         "mojibake": [[t, tok.encode(t)] for t in MOJIBAKE]}
-    write_json(os.path.join(out, "tokenizer.json"), fixture)
+        fixture[name + "_vocab_size"] = tok.vocab_size
+        fixture[name + "_encode"] = encode
+        fixture[name + "_decode"] = decode
+        fixture[name + "_mojibake"] = [[t, tok.encode(t)] for t in MOJIBAKE]
+    write_json(os.path.join(out, "tokenizer.json"), fixture, compact=True)
     return len(texts)
 
 
@@ -887,11 +916,12 @@ def test_transform(pil_image, size):
     return (x - CLIP_MEAN[:, None, None]) / CLIP_STD[:, None, None]
 
 
-def eval_fixture(model, tok, out):
+def write_evalset(ds_dir, seed):
+    """Writes the JPEG files and the split file; returns the items."""
     from PIL import Image
-    rng = np.random.default_rng(505)
-    root = os.path.join(out, "evalset")
-    ds_dir = os.path.join(root, "dtd")
+    import shutil
+    shutil.rmtree(ds_dir, ignore_errors=True)
+    rng = np.random.default_rng(seed)
     items = []
     for label, cls in enumerate(EVAL_CLASSES):
         for i, (w, h) in enumerate(EVAL_SIZES):
@@ -902,62 +932,82 @@ def eval_fixture(model, tok, out):
             items.append([rel, label, cls])
     write_json(os.path.join(ds_dir, "split_zhou_DescribableTextures.json"),
                {"train": [it for it in items if it[0].endswith("_0001.jpg")], "val": [], "test": items})
+    return items
 
+
+def eval_fixture(model, tok, out):
+    """A tiny CoOp-layout dataset (DTD's layout) of real JPEG files, the test
+    pipeline's tensors, and zero-shot / DPT-checkpoint evaluations of it."""
+    from PIL import Image
+    root = os.path.join(out, "evalset")
+    ds_dir = os.path.join(root, "dtd")
     size = model.cfg["image_resolution"]
-    tensors, pixels = {}, []
-    for k, (rel, _, _) in enumerate(items):
-        img = Image.open(os.path.join(ds_dir, "images", rel)).convert("RGB")
-        tensors[f"pixels{k}"] = np.asarray(img, dtype=np.float32)
-        pixels.append(test_transform(img, size))
-    images = torch.stack(pixels)
-    truth = [it[1] for it in items]
-    tensors["images"] = f32(images)
-
-    # Zero-shot with the hand-written prompt.
     tokens = torch.tensor([tok.tokenize(prompt_text(c), model.cfg["context_length"]) for c in EVAL_CLASSES])
-    results = {}
-    with torch.no_grad():
-        def classify(name, ctx, prompts):
-            text = model.encode_text(tokens_for[name], ctx)
+
+    # The DPT checkpoint, in the Go engine's format (scores, proj.weight,
+    # proj.bias), evaluated as the seed's test forward does: Algorithm 1 on
+    # the scores, ctx in the first n_ctx slots of "a photo of a".
+    torch.manual_seed(606)
+    n_ctx = 2
+    while True:
+        scores = 0.004 * torch.randn(n_ctx, model.cfg["vocab_size"])
+        if distinct_rows(scores):
+            try:
+                ids = algorithm1(scores, tok, "full")
+                break
+            except AmbiguousOrder:
+                pass
+    proj = nn.Linear(model.cfg["text_width"], model.cfg["vision_width"])
+    ctx = model.token_embedding.weight[ids].detach()
+
+    def classify(images, truth, ctx, prompts):
+        with torch.no_grad():
+            text = model.encode_text(tokens, ctx)
             image = model.visual(images, prompts)
             text = text / text.norm(dim=-1, keepdim=True)
             image = image / image.norm(dim=-1, keepdim=True)
             logits = model.logit_scale.exp() * image @ text.t()
-            pred = logits.argmax(dim=-1).tolist()
-            top2 = logits.topk(2, dim=-1).values
-            tensors["logits_" + name] = f32(logits)
-            results[name] = {"pred": pred, "accuracy": 100 * sum(p == t for p, t in zip(pred, truth)) / len(truth),
-                             "macro_f1": macro_f1(pred, truth), "correct": sum(p == t for p, t in zip(pred, truth)),
-                             "min_margin": float((top2[:, 0] - top2[:, 1]).min())}
+        pred = logits.argmax(dim=-1).tolist()
+        top2 = logits.topk(2, dim=-1).values
+        correct = sum(p == t for p, t in zip(pred, truth))
+        return logits, {"pred": pred, "correct": correct, "accuracy": 100 * correct / len(truth),
+                        "macro_f1": macro_f1(pred, truth), "min_margin": float((top2[:, 0] - top2[:, 1]).min())}
 
-        tokens_for = {"prompt": tokens, "dpt": tokens, "dpt_noshared": tokens}
-        classify("prompt", None, None)
+    # The model is random, so the images are redrawn (seed 505, 506, ...)
+    # until the predictions are not all one class and no top-2 margin is so
+    # small that JPEG decoders' rounding could flip it.
+    for seed in range(505, 605):
+        items = write_evalset(ds_dir, seed)
+        truth = [it[1] for it in items]
+        decoded = [Image.open(os.path.join(ds_dir, "images", it[0])).convert("RGB") for it in items]
+        images = torch.stack([test_transform(img, size) for img in decoded])
+        runs = {"prompt": classify(images, truth, None, None),
+                "dpt": classify(images, truth, ctx, proj(ctx).detach()),
+                "dpt_noshared": classify(images, truth, ctx, None)}
+        if all(len(set(r["pred"])) >= 2 and r["min_margin"] > 0.05 for _, r in runs.values()):
+            break
+    else:
+        sys.exit("no image seed gives varied predictions")
 
-        # A DPT checkpoint in the Go engine's format (scores, proj.weight,
-        # proj.bias), evaluated as the seed's test forward does: Algorithm 1
-        # on the scores, ctx in the first n_ctx slots of "a photo of a".
-        torch.manual_seed(606)
-        n_ctx = 2
-        while True:
-            scores = 0.004 * torch.randn(n_ctx, model.cfg["vocab_size"])
-            if distinct_rows(scores):
-                try:
-                    ids = algorithm1(scores, tok, "full")
-                    break
-                except AmbiguousOrder:
-                    pass
-        proj = nn.Linear(model.cfg["text_width"], model.cfg["vision_width"])
-        ctx = model.token_embedding.weight[ids]
-        classify("dpt", ctx, proj(ctx))
-        classify("dpt_noshared", ctx, None)
-        write_safetensors(os.path.join(root, "dpt_checkpoint.safetensors"),
-                          {"scores": f32(scores), "proj.weight": f32(proj.weight), "proj.bias": f32(proj.bias)},
-                          {"format": "grid-dpt-v1", "token_ids": json.dumps(ids), "prompt": tok.decode(ids)})
+    # What PIL decoded, losslessly, so that the Go test can check the
+    # preprocessing apart from the JPEG decoder.
+    pixel_dir = os.path.join(out, "evalpixels")
+    os.makedirs(pixel_dir, exist_ok=True)
+    for k, img in enumerate(decoded):
+        img.save(os.path.join(pixel_dir, f"{k}.png"), optimize=True)
+    tensors = {"images": f32(images)}
+    results = {}
+    for name, (logits, r) in runs.items():
+        tensors["logits_" + name] = f32(logits)
+        results[name] = r
+    write_safetensors(os.path.join(root, "dpt_checkpoint.safetensors"),
+                      {"scores": f32(scores), "proj.weight": f32(proj.weight), "proj.bias": f32(proj.bias)},
+                      {"format": "grid-dpt-v1", "token_ids": json.dumps(ids), "prompt": tok.decode(ids)})
     write_safetensors(os.path.join(out, "eval.safetensors"), tensors)
     write_json(os.path.join(out, "eval.json"), {
         "dataset": "dtd", "root": "evalset", "checkpoint": "evalset/dpt_checkpoint.safetensors",
-        "classes": EVAL_CLASSES, "prompt": TEMPLATE, "items": items, "labels": truth, "dpt_selected": ids,
-        "results": results})
+        "image_seed": seed, "classes": EVAL_CLASSES, "prompt": TEMPLATE, "items": items, "labels": truth,
+        "dpt_selected": ids, "results": results})
     return results
 
 
