@@ -383,3 +383,69 @@ n_ctx = []
 		t.Errorf("unknown command: exit %d %q", res.code, res.stderr)
 	}
 }
+
+func TestInterruptStopsCleanlyAndResumes(t *testing.T) {
+	demo := demoAssets(t)
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "grid.toml"), smallGrid(demo, 3))
+
+	cmd := exec.Command(gridBinary(t), "run", "--plain", "grid.toml")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GRID_CACHE_DIR="+filepath.Join(dir, "cache"))
+	out := &lockedBuffer{}
+	cmd.Stdout = out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Wait until a training job has reported progress.
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) && !strings.Contains(out.String(), " epoch ") {
+		time.Sleep(20 * time.Millisecond)
+	}
+	cmd.Process.Signal(os.Interrupt)
+	start := time.Now()
+	err := cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 130 {
+		t.Fatalf("interrupted run: %v, want exit status 130\n%s", err, out.String())
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("stopping took %v", d)
+	}
+	db, gid := openRunDB(t, dir, "small")
+	jobs, _ := db.Jobs(gid)
+	done := 0
+	for _, j := range jobs {
+		switch j.State {
+		case results.StateRunning, results.StateFailed:
+			t.Errorf("%s is %s after Ctrl-C (%s)", j.Name, j.State, j.Error)
+		case results.StateDone:
+			done++
+		}
+	}
+	db.Close()
+	if done == len(jobs) {
+		t.Fatal("the grid finished before the interrupt; nothing was tested")
+	}
+	res := runGrid(t, dir, "run", "grid.toml")
+	if res.code != 0 || !strings.Contains(res.stdout, strconv.Itoa(done)+" done before") {
+		t.Fatalf("resume after Ctrl-C (exit %d):\n%s%s", res.code, res.stdout, res.stderr)
+	}
+}
+
+// lockedBuffer is a bytes.Buffer a running command writes while the test reads.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
