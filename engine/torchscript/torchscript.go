@@ -312,6 +312,10 @@ func materialise(named []namedTensor, records map[string]*zip.File, prefix strin
 	return out, nil
 }
 
+// maxElements bounds one tensor (32 GiB as float32) so that a corrupt size
+// cannot overflow or exhaust memory.
+const maxElements = 1 << 33
+
 // view copies a tensor's elements out of its storage's bytes in row-major
 // order, after checking that every index it can touch lies in the storage.
 func view(ref *tensorRef, raw []byte, available int64, et elementType) (safetensors.Tensor, error) {
@@ -328,6 +332,9 @@ func view(ref *tensorRef, raw []byte, available int64, et elementType) (safetens
 			return safetensors.Tensor{}, fmt.Errorf("size %v with stride %v: negative entries", ref.size, ref.stride)
 		}
 		shape[i] = int(d)
+		if d > 0 && numel > maxElements/d {
+			return safetensors.Tensor{}, fmt.Errorf("size %v has more than %d elements (corrupt archive?)", ref.size, int64(maxElements))
+		}
 		numel *= d
 		if d > 0 {
 			last += (d - 1) * ref.stride[i]

@@ -135,8 +135,8 @@ func zipWith(t *testing.T, records map[string][]byte) string {
 	return path
 }
 
-// pickleOf builds a protocol-2 pickle of {name: tensor view of storage "0"}
-// the way torch.save spells it, with the given trailing opcodes before STOP.
+// tensorPickle builds a protocol-2 pickle of {name: a view of storage "0"}
+// the way torch.save spells it.
 func tensorPickle(name, storageType string, numel byte, offset byte, size, stride []byte) []byte {
 	var p []byte
 	str := func(s string) {
