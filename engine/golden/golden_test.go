@@ -186,8 +186,14 @@ func TestModelAndTokenizerLoad(t *testing.T) {
 	if tok.VocabSize() != 914 || tok.SOT() != 912 || tok.EOT() != 913 {
 		t.Fatalf("small tokenizer: %d tokens, SOT %d, EOT %d; want 914, 912, 913", tok.VocabSize(), tok.SOT(), tok.EOT())
 	}
-	// The logit scale is CLIP's initial 1/0.07, not the pretrained 100.
-	compareScalar(t, "exp(logit_scale)", float64(m.LogitScale()), 1/0.07, 1e-6)
+	// The logit scale is CLIP's initial 1/0.07 (rounded through fp16), not
+	// the pretrained 100.
+	var fx forwardFixture
+	readJSON(t, "forward.json", &fx)
+	compareScalar(t, "exp(logit_scale)", float64(m.LogitScale()), fx.LogitScaleExp, 1e-6)
+	if math.Abs(fx.LogitScaleExp-1/0.07) > 0.05 {
+		t.Errorf("reference logit scale %v, want about 1/0.07", fx.LogitScaleExp)
+	}
 }
 
 type forwardCase struct {
@@ -199,11 +205,12 @@ type forwardCase struct {
 }
 
 type forwardFixture struct {
-	Classes []string               `json:"classes"`
-	Prompts []string               `json:"prompts"`
-	Tokens  [][]int                `json:"tokens"`
-	Labels  []int                  `json:"labels"`
-	Cases   map[string]forwardCase `json:"cases"`
+	LogitScaleExp float64                `json:"logit_scale_exp"`
+	Classes       []string               `json:"classes"`
+	Prompts       []string               `json:"prompts"`
+	Tokens        [][]int                `json:"tokens"`
+	Labels        []int                  `json:"labels"`
+	Cases         map[string]forwardCase `json:"cases"`
 }
 
 func TestPromptTokens(t *testing.T) {
@@ -414,20 +421,43 @@ func TestSGDSteps(t *testing.T) {
 		for j, name := range []string{"scores", "proj_w", "proj_b"} {
 			after := [][]float32{scores, projW, projB}[j]
 			refAfter, refBefore := ts.get(name+step), ts.get(prev[name]+strconv.Itoa(i))
-			// The update itself, which is small against the values, is
-			// compared relative to its own size.
-			compare(t, "step"+step+"/"+name+" update", diff(after, before[j]), diff(refAfter, refBefore), tolUpdate)
-			compare(t, "step"+step+"/"+name, after, refAfter, tolForward)
+			compareUpdate(t, "step"+step+"/"+name, before[j], after, refBefore, refAfter)
 		}
 	}
 }
 
-func diff(a, b []float32) []float32 {
-	out := make([]float32, len(a))
-	for i := range a {
-		out[i] = a[i] - b[i]
+// compareUpdate checks one SGD step. The update lr·(g + wd·p + momentum) is
+// small against the parameter (for proj.weight about 1e-6 against 0.1, a
+// hundred float32 spacings of the value), so the check is on the parameter
+// after the step, per element: within 2 float32 spacings of the reference
+// value (torch fuses p − lr·g into one FMA, Go rounds twice; the gradients
+// differ by rounding) plus tolUpdate of the largest reference update. A
+// missing weight decay term alone is some 30 spacings on proj.weight.
+func compareUpdate(t *testing.T, name string, before, after, refBefore, refAfter []float32) {
+	t.Helper()
+	var maxUpdate, maxAbs, maxUpdateErr float64
+	for i := range refAfter {
+		maxUpdate = math.Max(maxUpdate, math.Abs(float64(refAfter[i])-float64(refBefore[i])))
 	}
-	return out
+	worst, bad := 0, false
+	for i := range refAfter {
+		d := math.Abs(float64(after[i]) - float64(refAfter[i]))
+		spacing := float64(math.Nextafter32(float32(math.Abs(float64(refAfter[i]))), float32(math.Inf(1)))) - math.Abs(float64(refAfter[i]))
+		upd := math.Abs((float64(after[i]) - float64(before[i])) - (float64(refAfter[i]) - float64(refBefore[i])))
+		if d > maxAbs || math.IsNaN(d) {
+			maxAbs, worst = d, i
+		}
+		maxUpdateErr = math.Max(maxUpdateErr, upd)
+		if !(d <= 2*spacing+tolUpdate*maxUpdate) {
+			bad = true
+		}
+	}
+	t.Logf("%-38s n=%-6d max|update| %-9.3g max abs %-9.3g max update error %.3g of max|update|",
+		name, len(refAfter), maxUpdate, maxAbs, maxUpdateErr/maxUpdate)
+	if bad {
+		t.Errorf("%s: after the SGD step [%d] is %v, reference %v (before: Go %v, reference %v)",
+			name, worst, after[worst], refAfter[worst], before[worst], refBefore[worst])
+	}
 }
 
 // --- Algorithm 1 on seeded score matrices.
@@ -438,6 +468,12 @@ type selectOutcome struct {
 	TraceLines  int      `json:"trace_lines"`
 	TraceHead   []string `json:"trace_head"`
 	TraceSHA256 string   `json:"trace_sha256"`
+	// Stats counts the reference's steps (special_bumps,
+	// single_bump_fixes, fallback_bumps); QuirkMatters says whether reading
+	// the ranked tokens' scores in step 6, instead of the rank-indexed
+	// columns, would have selected differently. Both only report coverage.
+	Stats        map[string]int `json:"stats"`
+	QuirkMatters bool           `json:"quirk_matters"`
 }
 
 type selectCase struct {
@@ -492,8 +528,8 @@ func TestAlgorithm1(t *testing.T) {
 		t.Fatalf("select.json has %d cases, want at least 300", len(fx.Cases))
 	}
 	toks := map[string]dpt.Codec{"small": smallTokenizer(t), "real": realTokenizer(t)}
-	counts := map[string]int{}
-	var traced, errs int
+	counts, steps := map[string]int{}, map[string]int{}
+	var traced, errs, quirk int
 	for n, cs := range fx.Cases {
 		tok := toks[cs.Vocab]
 		if tok == nil {
@@ -534,11 +570,19 @@ func TestAlgorithm1(t *testing.T) {
 			if len(trace) > 0 {
 				traced++
 			}
+			for k, c := range run.want.Stats {
+				if c > 0 {
+					steps[k]++
+				}
+			}
+			if run.want.QuirkMatters {
+				quirk++
+			}
 		}
 		counts[cs.Kind+"/"+cs.Vocab]++
 	}
-	t.Logf("Algorithm 1: %d matrices %v, %d with round-trip failures, %d reference errors; all agree exactly unless reported",
-		len(fx.Cases), counts, traced, errs)
+	t.Logf("Algorithm 1: %d matrices %v; %d with round-trip failures, matrices per step taken %v, %d where the rank-index quirk changes the result, %d reference errors (over 3 variants); all agree exactly unless reported above",
+		len(fx.Cases), counts, traced, steps, quirk, errs)
 }
 
 // --- Tokenizer pairs.

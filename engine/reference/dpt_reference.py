@@ -30,7 +30,6 @@ import argparse
 import gzip
 import hashlib
 import html
-import io
 import json
 import math
 import os
@@ -50,7 +49,8 @@ except ImportError:  # pragma: no cover - explained to the user
     sys.exit("dpt_reference.py needs ftfy (simple_tokenizer calls ftfy.fix_text): put a checkout of "
              "rspeer/python-ftfy on PYTHONPATH (Debian does not package it)")
 
-from corpus import MOJIBAKE, SPECIAL, class_names
+sys.dont_write_bytecode = True  # no __pycache__ next to the committed sources
+from corpus import MOJIBAKE, SPECIAL, class_names  # noqa: E402
 
 # ---------------------------------------------------------------------------
 # safetensors, written by hand: u64 little-endian header length, a JSON header
@@ -103,7 +103,8 @@ def write_json(path, value, compact=False):
 
 
 def f32(t):
-    return t.detach().to(torch.float32).cpu().numpy()
+    """A copy (never a view: parameters and gradients change in place later)."""
+    return np.array(t.detach().to(torch.float32).cpu().numpy(), dtype=np.float32, copy=True)
 
 
 # ---------------------------------------------------------------------------
@@ -406,12 +407,22 @@ class AmbiguousOrder(Exception):
     is unspecified, so such a matrix cannot be a fixture."""
 
 
-def algorithm1(scores, tok, variant="full", trace=None):
+def algorithm1(scores, tok, variant="full", trace=None, stats=None, gather_tokens=False):
     """GetToggle.forward's selection: one vocabulary id per row of scores
     (n_ctx x V). variant is "full", "noselect" (BOS/EOS filter only) or
     "nofilter" (plain argmax). trace, a list, receives the "!= a vs b" lines
     the seed prints. Raises IndexError where the seed would (a rank past the
-    vocabulary)."""
+    vocabulary).
+
+    stats, a dict, counts the steps taken (for the fixture's coverage
+    report). gather_tokens=True is NOT the reference: it reads the scores of
+    the ranked tokens in step 6, as the seed's comment intends; the fixture
+    uses it only to record where the quirk changes the selection."""
+    stats = {} if stats is None else stats
+
+    def count(key):
+        stats[key] = stats.get(key, 0) + 1
+
     n, vocab = scores.shape
     order = torch.argsort(scores, dim=-1, descending=True)
     rows = torch.arange(n)
@@ -431,6 +442,7 @@ def algorithm1(scores, tok, variant="full", trace=None):
             return best
         special = [i for i, t in enumerate(best) if t in (tok.sot, tok.eot)]
         if special:
+            count("special_bumps")
             ranks[special[0]] += 1
             continue
         if variant == "noselect":
@@ -445,16 +457,21 @@ def algorithm1(scores, tok, variant="full", trace=None):
             raise IndexError("gather past the vocabulary")
         # The quirk: gather is given the ranks themselves as column indices,
         # so these are the scores of vocabulary ids ranks[i] and ranks[i]+1.
-        diff = scores.gather(1, ranks.unsqueeze(1)).squeeze(1) - scores.gather(1, (ranks + 1).unsqueeze(1)).squeeze(1)
+        if gather_tokens:
+            diff = scores[rows, order[rows, ranks]] - scores[rows, order[rows, ranks + 1]]
+        else:
+            diff = scores.gather(1, ranks.unsqueeze(1)).squeeze(1) - scores.gather(1, (ranks + 1).unsqueeze(1)).squeeze(1)
         if len(set(diff.tolist())) < n:
             raise AmbiguousOrder()
         by_diff = torch.argsort(diff, descending=True).tolist()  # largest difference first
         for i in by_diff:
             ranks[i] += 1
             if round_trips(current()):
+                count("single_bump_fixes")
                 break
             ranks[i] -= 1
         else:
+            count("fallback_bumps")
             ranks[by_diff[0]] += 1
 
 
@@ -644,7 +661,7 @@ def self_check(model):
     assert all(abs(a - b) < 1e-12 for a, b in zip(lrs, closed)), (lrs, closed)
 
 
-def save_model(model, tok_small_path, out_dir):
+def save_model(model, out_dir):
     tensors = {name: f32(p) for name, p in model.state_dict().items()}
     write_safetensors(os.path.join(out_dir, "model.safetensors"), tensors, {"format": "pt"}, dtype="F16")
 
@@ -665,7 +682,7 @@ def forward_fixture(model, tok, out):
     tensors = {"images": f32(images), "proj_w": f32(proj.weight), "proj_b": f32(proj.bias)}
     with torch.no_grad():
         tensors["image_features_plain"] = f32(model.visual(images))
-    meta = {"classes": CLASSES, "prompts": [prompt_text(c) for c in CLASSES], "tokens": tokens.tolist(),
+    meta = {"logit_scale_exp": float(model.logit_scale.exp()), "classes": CLASSES, "prompts": [prompt_text(c) for c in CLASSES], "tokens": tokens.tolist(),
             "labels": labels.tolist(), "cases": {}}
     cases = [("nctx1", 1, "full"), ("nctx2", 2, "full"), ("nctx2_noshared", 2, "noshared"),
              ("nctx3_nofilter", 3, "nofilter")]
@@ -762,9 +779,9 @@ def run_all_variants(scores, tok):
     would order ties."""
     entry = {}
     for variant in ("full", "noselect", "nofilter"):
-        trace = []
+        trace, stats = [], {}
         try:
-            ids = algorithm1(scores, tok, variant, trace)
+            ids = algorithm1(scores, tok, variant, trace, stats)
             entry[variant] = {"ids": ids}
         except AmbiguousOrder:
             return None
@@ -774,7 +791,15 @@ def run_all_variants(scores, tok):
             # The full trace can run to thousands of lines: stored as its
             # length, SHA-256 (of the lines joined by "\n") and first lines.
             entry[variant].update({"trace_lines": len(trace), "trace_head": trace[:4],
-                                   "trace_sha256": hashlib.sha256("\n".join(trace).encode("utf-8")).hexdigest()})
+                                   "trace_sha256": hashlib.sha256("\n".join(trace).encode("utf-8")).hexdigest(),
+                                   "stats": stats})
+    # Coverage: would reading the ranked tokens' scores (no quirk) have
+    # selected something else?
+    try:
+        plain = algorithm1(scores, tok, "full", gather_tokens=True)
+    except (IndexError, AmbiguousOrder):
+        plain = None
+    entry["full"]["quirk_matters"] = plain != entry["full"].get("ids")
     return entry
 
 
@@ -804,7 +829,7 @@ def select_fixture(small, real, out):
                       "overrides": [[r, c, float(np.float32(v))] for r, c, v in overrides]})
         cases.append(entry)
 
-    def boosted(tok, n_ctx, scale_exp, pick):
+    def boosted(n_ctx, scale_exp, pick):
         """Overrides that put chosen ids at the top of rows, in order."""
         top = 2.0 ** scale_exp
 
@@ -831,7 +856,7 @@ def select_fixture(small, real, out):
             # BOS/EOS at the top of some rows, in either order, sometimes both.
             plan = [rng.sample(specials, rng.randint(0, 2)) for _ in range(n_ctx)]
             plan[rng.randrange(n_ctx)] = rng.sample(specials, rng.randint(1, 2))
-            add("bos_eos", vocab_name, tok, n_ctx, -8, boosted(tok, n_ctx, -8, lambda r, p=plan: p[r]))
+            add("bos_eos", vocab_name, tok, n_ctx, -8, boosted(n_ctx, -8, lambda r, p=plan: p[r]))
         for _ in range(count + 8):
             n_ctx = rng.randint(1, 4)
             # Non-word-final tokens on top of every row, so the round trip
@@ -839,7 +864,7 @@ def select_fixture(small, real, out):
             plan = [rng.sample(bad, rng.randint(1, 4)) for _ in range(n_ctx)]
             if rng.random() < 0.3:
                 plan[0] = [rng.choice(specials)] + plan[0]
-            add("round_trip", vocab_name, tok, n_ctx, -8, boosted(tok, n_ctx, -8, lambda r, p=plan: p[r]))
+            add("round_trip", vocab_name, tok, n_ctx, -8, boosted(n_ctx, -8, lambda r, p=plan: p[r]))
     write_json(os.path.join(out, "select.json"), {
         "generator": "splitmix64 rows, see seeded_matrix in dpt_reference.py", "cases": cases}, compact=True)
     return cases
@@ -1038,7 +1063,7 @@ def main():
 
     model = build_model(small, args.seed)
     self_check(model)
-    save_model(model, small_path, model_dir)
+    save_model(model, model_dir)
     forward_fixture(model, small, out)
     sgd_fixture(model, small, out)
     cases = select_fixture(small, real, out)
