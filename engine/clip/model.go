@@ -45,6 +45,14 @@ type transformer struct {
 type Model struct {
 	Config Config
 
+	// Observe, when not nil, is called with the residual stream entering
+	// each tower's first block and after every block, by every forward pass
+	// (TextForward, TextFeatures, VisionForward, ImageFeatures, DPTStep). It
+	// is called on the goroutine running the pass. To observe without
+	// affecting other users of a model, set it on a copy: o := *m;
+	// o.Observe = f (the copy shares the weights).
+	Observe Observer
+
 	tokenEmbedding      []float32 // [vocab, textWidth]
 	positionalEmbedding []float32 // [context, textWidth]
 	text                transformer

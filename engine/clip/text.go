@@ -113,11 +113,12 @@ func (m *Model) textForward(tokens [][]int, ctx []float32, nCtx int, keep, full 
 			cpu.ResidualForward(x[(i*T+t)*w:(i*T+t+1)*w], emb, m.positionalEmbedding[t*w:(t+1)*w])
 		}
 	}
+	observe := m.streamObserver(TextTower, s.nClasses, T, w)
 	if keep {
-		s.acts = m.text.forward(x, s.nClasses, T, true)
+		s.acts = m.text.forward(x, s.nClasses, T, true, observe)
 		x = s.acts.inputs[len(s.acts.inputs)-1]
 	} else {
-		m.text.forwardInPlace(x, s.nClasses, T, true)
+		m.text.forwardInPlace(x, s.nClasses, T, true, observe)
 	}
 	// ln_final is per row, so it is applied to the EOT rows only.
 	s.lnIn = make([]float32, s.nClasses*w)

@@ -50,28 +50,44 @@ func blockForward(bw *block, a *blockActs, xin, xout, branch []float32, B, T, w,
 	cpu.ResidualForward(xout, a.x1, branch)
 }
 
+// streamObserver sees the residual stream [B·T, w] that has been through
+// depth blocks (0: entering the first). nil observes nothing.
+type streamObserver func(depth int, x []float32)
+
 // forwardInPlace runs the stack over x [B·T, w] in place, keeping nothing
 // for a backward pass: one set of activation buffers serves every layer.
-func (t *transformer) forwardInPlace(x []float32, B, T int, causal bool) {
+func (t *transformer) forwardInPlace(x []float32, B, T int, causal bool, observe streamObserver) {
 	a := newBlockActs(B, T, t.width, t.heads)
 	a.x1 = x
 	branch := make([]float32, B*T*t.width)
+	if observe != nil {
+		observe(0, x)
+	}
 	for i := range t.blocks {
 		blockForward(&t.blocks[i], &a, x, x, branch, B, T, t.width, t.heads, causal)
+		if observe != nil {
+			observe(i+1, x)
+		}
 	}
 }
 
 // forward runs the stack over x [B·T, w] (left unchanged) and saves every
 // block's activations.
-func (t *transformer) forward(x []float32, B, T int, causal bool) *stackActs {
+func (t *transformer) forward(x []float32, B, T int, causal bool, observe streamObserver) *stackActs {
 	s := &stackActs{B: B, T: T, causal: causal, inputs: [][]float32{x}}
 	branch := make([]float32, B*T*t.width)
+	if observe != nil {
+		observe(0, x)
+	}
 	for i := range t.blocks {
 		a := newBlockActs(B, T, t.width, t.heads)
 		out := make([]float32, B*T*t.width)
 		blockForward(&t.blocks[i], &a, s.inputs[i], out, branch, B, T, t.width, t.heads, causal)
 		s.blocks = append(s.blocks, a)
 		s.inputs = append(s.inputs, out)
+		if observe != nil {
+			observe(i+1, out)
+		}
 	}
 	return s
 }

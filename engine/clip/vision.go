@@ -88,11 +88,12 @@ func (m *Model) visionForward(images []float32, batch int, extra []float32, keep
 	s.preMean, s.preRstd = make([]float32, N), make([]float32, N)
 	h := make([]float32, N*w)
 	cpu.LayerNormForward(h, s.preMean, s.preRstd, x, m.lnPreW, m.lnPreB, N, w)
+	observe := m.streamObserver(VisionTower, batch, T, w)
 	if keep {
-		s.acts = m.vision.forward(h, batch, T, false)
+		s.acts = m.vision.forward(h, batch, T, false, observe)
 		h = s.acts.inputs[len(s.acts.inputs)-1]
 	} else {
-		m.vision.forwardInPlace(h, batch, T, false)
+		m.vision.forwardInPlace(h, batch, T, false, observe)
 	}
 	s.postIn = make([]float32, batch*w)
 	for b := range batch {

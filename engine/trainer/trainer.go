@@ -125,6 +125,16 @@ func (t *Trainer) cache(size int) (*data.Cache, error) {
 	return c, nil
 }
 
+// newLoader is Dassl's pipeline at the model's resolution. RandAugment's
+// translate and cutout sizes are pixel counts meant for 224-pixel images;
+// scaling them with the resolution leaves ViT-B/16 (224) exactly as the
+// reference and keeps small models' images from being shifted out of frame.
+func newLoader(cache *data.Cache, size int) *data.Loader {
+	l := data.NewLoader(cache, size)
+	l.Augment.PixelScale = float64(size) / 224
+	return l
+}
+
 // split opens a dataset and applies the protocol: few-shot training images
 // (cached so every job sees the same shots) and the class half.
 func (t *Trainer) split(d engine.DataSpec) (*data.Dataset, error) {
@@ -223,7 +233,15 @@ func (t *Trainer) Train(ctx context.Context, spec engine.TrainSpec, progress fun
 	if err != nil {
 		return engine.TrainResult{}, err
 	}
-	loader := data.NewLoader(cache, cfg.ImageResolution)
+	loader := newLoader(cache, cfg.ImageResolution)
+	// Decode every image before the first step, so a missing or corrupt
+	// file fails the job at once, naming it, not after an epoch of work.
+	if err := loader.Warm(ctx, ds.Train, data.Squash); err != nil {
+		return engine.TrainResult{}, err
+	}
+	if err := loader.Warm(ctx, ds.Test, data.ShorterSideCrop); err != nil {
+		return engine.TrainResult{}, err
+	}
 
 	// One stream for initialisation, one for the epoch order and
 	// augmentation, both from the job's seed.
@@ -425,7 +443,7 @@ func (t *Trainer) Evaluate(ctx context.Context, spec engine.EvalSpec) (engine.Ev
 	if err != nil {
 		return engine.Evaluation{}, err
 	}
-	loader := data.NewLoader(cache, cfg.ImageResolution)
+	loader := newLoader(cache, cfg.ImageResolution)
 	if spec.Checkpoint == "" {
 		text := spec.Prompt
 		if text == "" {
