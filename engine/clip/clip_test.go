@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -531,5 +532,117 @@ func TestCheckDPTInput(t *testing.T) {
 		if err := m.CheckDPTInput(in); err == nil || !strings.Contains(err.Error(), what) {
 			t.Errorf("breaking the %s: error %v", what, err)
 		}
+	}
+}
+
+// observedStream is one call of an Observer, with the residual copied.
+type observedStream struct {
+	tower                string
+	depth                int
+	batch, length, width int
+	residual             []float32
+}
+
+func recordStreams(m *Model) (*Model, *[]observedStream) {
+	var got []observedStream
+	o := *m
+	o.Observe = func(tower string, depth int, residual []float32, batch, length, width int) {
+		got = append(got, observedStream{tower, depth, batch, length, width, slices.Clone(residual)})
+	}
+	return &o, &got
+}
+
+func TestObserverSeesEveryBlock(t *testing.T) {
+	m := NewRandom(tinyConfig, 14)
+	c := tinyConfig
+	rng := rand.New(rand.NewPCG(4, 4))
+	nCtx := 2
+	ctx := randSlice(rng, nCtx*c.TextWidth, 0.02)
+	tokens := tinyTokens(nCtx)
+	length := 0
+	for _, seq := range tokens {
+		length = max(length, EOTIndex(seq)+1)
+	}
+	images := randSlice(rng, 2*3*16*16, 1)
+	extra := randSlice(rng, 3*c.VisionWidth, 0.5)
+	visionLength := 1 + c.Grid()*c.Grid() + 3
+
+	check := func(what string, got []observedStream, tower string, layers, batch, length, width int) {
+		t.Helper()
+		if len(got) != layers+1 {
+			t.Fatalf("%s: %d observer calls, want %d (entering block 0 and after each of %d blocks)", what, len(got), layers+1, layers)
+		}
+		for k, s := range got {
+			if s.tower != tower || s.depth != k || s.batch != batch || s.length != length || s.width != width || len(s.residual) != batch*length*width {
+				t.Fatalf("%s: call %d is %s depth %d, %d×%d×%d with %d values; want %s depth %d, %d×%d×%d",
+					what, k, s.tower, s.depth, s.batch, s.length, s.width, len(s.residual), tower, k, batch, length, width)
+			}
+		}
+		for k := 1; k < len(got); k++ {
+			if reflect.DeepEqual(got[k].residual, got[k-1].residual) {
+				t.Fatalf("%s: the stream at depth %d equals the one at depth %d: a block was not applied", what, k, k-1)
+			}
+		}
+	}
+
+	// The pass that keeps activations and the in-place inference pass must
+	// report the same streams: in place, the buffer is observed after each
+	// block has overwritten it.
+	o, got := recordStreams(m)
+	kept := o.TextForward(tokens, ctx, nCtx)
+	check("TextForward", *got, TextTower, c.TextLayers, len(tokens), length, c.TextWidth)
+	textStreams := *got
+	*got = nil
+	o.TextFeatures(tokens, ctx, nCtx)
+	check("TextFeatures", *got, TextTower, c.TextLayers, len(tokens), length, c.TextWidth)
+	if !reflect.DeepEqual(*got, textStreams) {
+		t.Fatal("TextFeatures (in place) observed other streams than TextForward")
+	}
+	// Depth 0 is the embedded prompt: ctx in slot 1, positional embedding
+	// added. The last depth feeds ln_final at the EOT rows.
+	w := c.TextWidth
+	for j := range w {
+		if want := ctx[j] + m.positionalEmbedding[w+j]; textStreams[0].residual[w+j] != want {
+			t.Fatalf("text depth 0, class 0, position 1 [%d] = %v, want ctx + positional embedding %v", j, textStreams[0].residual[w+j], want)
+		}
+	}
+	last := textStreams[c.TextLayers].residual
+	for i, e := range kept.eot {
+		if !slices.Equal(last[(i*length+e)*w:(i*length+e+1)*w], kept.lnIn[i*w:(i+1)*w]) {
+			t.Fatalf("class %d: the last observed text stream at EOT %d is not ln_final's input", i, e)
+		}
+	}
+
+	*got = nil
+	vkept := o.VisionForward(images, 2, extra)
+	check("VisionForward", *got, VisionTower, c.VisionLayers, 2, visionLength, c.VisionWidth)
+	visionStreams := *got
+	*got = nil
+	o.ImageFeatures(images, 2, extra)
+	if !reflect.DeepEqual(*got, visionStreams) {
+		t.Fatal("ImageFeatures (in place) observed other streams than VisionForward")
+	}
+	vw := c.VisionWidth
+	for b := range 2 {
+		row := visionStreams[c.VisionLayers].residual[b*visionLength*vw : (b*visionLength+1)*vw]
+		if !slices.Equal(row, vkept.postIn[b*vw:(b+1)*vw]) {
+			t.Fatalf("image %d: the last observed vision stream's class token is not ln_post's input", b)
+		}
+	}
+
+	// DPTStep runs both towers, text first.
+	*got = nil
+	in := tinyDPTInput(m, true)
+	o.DPTStep(in, false)
+	if n := len(*got); n != c.TextLayers+c.VisionLayers+2 || (*got)[0].tower != TextTower || (*got)[n-1].tower != VisionTower {
+		t.Fatalf("DPTStep: %d observer calls, want %d, text then vision", n, c.TextLayers+c.VisionLayers+2)
+	}
+
+	// The observer was set on a copy: the original model reports nothing.
+	*got = nil
+	m.TextFeatures(tokens, ctx, nCtx)
+	m.ImageFeatures(images, 2, extra)
+	if m.Observe != nil || len(*got) != 0 {
+		t.Fatal("setting Observe on a copy changed the original model")
 	}
 }

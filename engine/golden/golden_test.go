@@ -122,6 +122,15 @@ func (f tensorFile) get(key string) []float32 {
 
 func (f tensorFile) has(key string) bool { _, ok := f.m[key]; return ok }
 
+func (f tensorFile) tensor(key string) safetensors.Tensor {
+	f.t.Helper()
+	x, ok := f.m[key]
+	if !ok {
+		f.t.Fatalf("%s: no tensor %q", f.name, key)
+	}
+	return x
+}
+
 // Tolerances, as a bound on max|got-want| / max|want| over a tensor.
 // float32 has a 6e-8 unit roundoff; the Go engine sums in a different order
 // than PyTorch's kernels, and the errors grow through layers, softmax and the
@@ -354,6 +363,82 @@ func TestForward(t *testing.T) {
 					ts.get(fmt.Sprintf("%simage_features_depth%d", p, k)), tolForward)
 			}
 		})
+	}
+}
+
+// streamCase is the forward.json case whose residual streams the reference
+// stores (nctx2/text_stream{k}, nctx2/vision_stream{k}).
+const streamCase = "nctx2"
+
+// TestResidualStreams compares each tower's residual stream entering block 0
+// and after every block, as clip.Model.Observe reports it, with the
+// reference's, so that a mismatch points at the block that causes it. Both
+// sides are [batch, positions, width], batch first. The reference cuts the
+// text rows after the last EOT, which is also where the Go text pass stops
+// (the mask is causal and the feature is read at EOT); only the positions Go
+// computes are compared.
+func TestResidualStreams(t *testing.T) {
+	var fx forwardFixture
+	readJSON(t, "forward.json", &fx)
+	ts := readTensors(t, "forward.safetensors")
+	m := model(t)
+	c := m.Config
+	cs, ok := fx.Cases[streamCase]
+	if !ok {
+		t.Fatalf("forward.json has no case %q", streamCase)
+	}
+	v, ok := engine.ParseVariant(cs.Variant)
+	if !ok || v.NoShared {
+		t.Fatalf("case %q: variant %q, want one with visual prompts", streamCase, cs.Variant)
+	}
+	// The selection itself is TestForward's concern: use the reference's.
+	ctx := m.TokenEmbeddings(cs.Selected)
+	prompts := visualPrompts(m, ctx, ts.get("proj_w"), ts.get("proj_b"), cs.NCtx)
+	batch := len(fx.Labels)
+
+	type stream struct {
+		depth, batch, length, width int
+		residual                    []float32
+	}
+	streams := map[string][]stream{}
+	observed := *m // a copy: the shared model stays unobserved
+	observed.Observe = func(tower string, depth int, residual []float32, batch, length, width int) {
+		streams[tower] = append(streams[tower], stream{depth, batch, length, width, slices.Clone(residual)})
+	}
+	observed.TextForward(fx.Tokens, ctx, cs.NCtx)
+	observed.VisionForward(ts.get("images"), batch, prompts)
+
+	for _, tower := range []struct {
+		name, key string
+		layers    int
+	}{{clip.TextTower, "text_stream", c.TextLayers}, {clip.VisionTower, "vision_stream", c.VisionLayers}} {
+		got := streams[tower.name]
+		if len(got) != tower.layers+1 {
+			t.Fatalf("%s tower: %d observed streams, want %d (entering block 0 and after each block)", tower.name, len(got), tower.layers+1)
+		}
+		for k, s := range got {
+			key := fmt.Sprintf("%s/%s%d", streamCase, tower.key, k)
+			if s.depth != k {
+				t.Fatalf("%s tower: stream %d observed at depth %d", tower.name, k, s.depth)
+			}
+			ref := ts.tensor(key)
+			if len(ref.Shape) != 3 || ref.Shape[0] != s.batch || ref.Shape[2] != s.width || ref.Shape[1] < s.length {
+				t.Fatalf("%s: reference shape %v, want [%d, ≥%d, %d] ([batch, positions, width])", key, ref.Shape, s.batch, s.length, s.width)
+			}
+			if tower.name == clip.VisionTower && ref.Shape[1] != s.length {
+				t.Fatalf("%s: reference has %d positions, Go %d", key, ref.Shape[1], s.length)
+			}
+			// The reference's first s.length positions of each sequence.
+			want := make([]float32, 0, len(s.residual))
+			for b := range s.batch {
+				row := b * ref.Shape[1] * s.width
+				want = append(want, ref.Data[row:row+s.length*s.width]...)
+			}
+			compare(t, key, s.residual, want, tolForward)
+		}
+		if key := fmt.Sprintf("%s/%s%d", streamCase, tower.key, len(got)); ts.has(key) {
+			t.Errorf("forward.safetensors has %s, but the Go %s tower has only %d blocks", key, tower.name, tower.layers)
+		}
 	}
 }
 
