@@ -193,34 +193,10 @@ func cmdPlan(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rows)
-	}
-	counts := map[string]int{}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "STATE\tKIND\tID\tNAME\tDEPENDS ON\tNOTE")
-	for _, r := range rows {
-		counts[r.State]++
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.State, r.Kind, r.ID, r.Name, strings.Join(r.Deps, ","), r.Reason)
-	}
-	tw.Flush()
-	fmt.Fprintf(stdout, "\n%d jobs:%s\n", len(rows), countLine(counts))
-	return nil
-}
-
-func countLine(counts map[string]int) string {
-	keys := make([]string, 0, len(counts))
-	for k := range counts {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var b strings.Builder
-	for _, k := range keys {
-		fmt.Fprintf(&b, " %d %s", counts[k], k)
-	}
-	return b.String()
+	return printRows(stdout, *asJSON, rows, "STATE\tKIND\tID\tNAME\tDEPENDS ON\tNOTE",
+		func(r orchestrator.PlanRow) (string, string) {
+			return r.State, fmt.Sprintf("%s\t%s\t%s\t%s\t%s", r.Kind, r.ID, r.Name, strings.Join(r.Deps, ","), r.Reason)
+		})
 }
 
 func cmdStatus(args []string, stdout io.Writer) error {
@@ -234,32 +210,51 @@ func cmdStatus(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
+	return printRows(stdout, *asJSON, rows, "STATE\tTRIES\tNAME\tACCURACY\tPROMPT\tTIME\tERROR",
+		func(r orchestrator.StatusRow) (string, string) {
+			acc := "—"
+			if len(r.Evaluations) > 0 {
+				parts := make([]string, 0, len(r.Evaluations))
+				for _, e := range r.Evaluations {
+					parts = append(parts, fmt.Sprintf("%s %.1f%%", e.Split, e.Accuracy))
+				}
+				acc = strings.Join(parts, ", ")
+			}
+			dur := ""
+			if r.Seconds > 0 {
+				dur = (time.Duration(r.Seconds*1000) * time.Millisecond).Round(100 * time.Millisecond).String()
+			}
+			return r.State, fmt.Sprintf("%d\t%s\t%s\t%s\t%s\t%s", r.Attempts, r.Name, acc, r.Prompt, dur, oneLine(r.Error, 60))
+		})
+}
+
+// printRows prints the jobs of `grid plan` and `grid status`: indented JSON,
+// or a table (state first) closed by a count of jobs per state.
+func printRows[T any](w io.Writer, asJSON bool, rows []T, header string, line func(T) (state, rest string)) error {
+	if asJSON {
+		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		return enc.Encode(rows)
 	}
 	counts := map[string]int{}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "STATE\tTRIES\tNAME\tACCURACY\tPROMPT\tTIME\tERROR")
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, header)
 	for _, r := range rows {
-		counts[r.State]++
-		acc := "—"
-		if len(r.Evaluations) > 0 {
-			parts := make([]string, 0, len(r.Evaluations))
-			for _, e := range r.Evaluations {
-				parts = append(parts, fmt.Sprintf("%s %.1f%%", e.Split, e.Accuracy))
-			}
-			acc = strings.Join(parts, ", ")
-		}
-		dur := ""
-		if r.Seconds > 0 {
-			dur = (time.Duration(r.Seconds*1000) * time.Millisecond).Round(100 * time.Millisecond).String()
-		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\n", r.State, r.Attempts, r.Name, acc, r.Prompt, dur, oneLine(r.Error, 60))
+		state, rest := line(r)
+		counts[state]++
+		fmt.Fprintf(tw, "%s\t%s\n", state, rest)
 	}
 	tw.Flush()
-	fmt.Fprintf(stdout, "\n%d jobs:%s\n", len(rows), countLine(counts))
+	keys := make([]string, 0, len(counts))
+	for k := range counts {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	fmt.Fprintf(w, "\n%d jobs:", len(rows))
+	for _, k := range keys {
+		fmt.Fprintf(w, " %d %s", counts[k], k)
+	}
+	fmt.Fprintln(w)
 	return nil
 }
 
