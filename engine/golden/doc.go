@@ -8,7 +8,9 @@
 //   - Algorithm 1 selections (ids, errors and the "!= a vs b" trace) and
 //     tokenizer pairs must agree exactly;
 //   - the test-pipeline preprocessing of decoded pixels must agree exactly;
-//   - features, logits, loss, gradients and SGD updates must agree within
+//   - the residual stream entering each tower and after every block (seen
+//     through clip.Model.Observe), features, logits, loss, gradients and SGD
+//     updates must agree within
 //     float32 rounding tolerances, stated next to each comparison and logged
 //     (go test -v) as max abs and max relative error per tensor.
 //
