@@ -136,6 +136,11 @@ seed = [%s]
 	if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	for _, d := range []string{"model", "data"} { // the fake engine reads neither
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
 	return p
 }
 
@@ -397,6 +402,25 @@ func TestKilledOrchestratorResumesWithoutRerunningFinishedJobs(t *testing.T) {
 	}
 	if n := len(jobsByState(t, s)[results.StateDone]); n != 8 {
 		t.Fatalf("%d jobs done after resume, want 8", n)
+	}
+}
+
+func TestMissingModelDirectoryFailsBeforeAnyJob(t *testing.T) {
+	dir := t.TempDir()
+	setEnv(t, dir)
+	g := writeGrid(t, dir, 1, 0)
+	os.Remove(filepath.Join(dir, "model"))
+	s, err := Open(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	_, err = s.Run(context.Background(), Options{Workers: 1, WorkerCommand: workerCommand})
+	if err == nil || !strings.Contains(err.Error(), "grid.toml: [grid] model") {
+		t.Fatalf("run with a missing model directory: %v", err)
+	}
+	if len(calls(t, dir)) != 0 {
+		t.Fatal("jobs ran without their model directory")
 	}
 }
 

@@ -59,6 +59,9 @@ const flushEvery = 64
 // on opts.Workers worker processes. Cancelling ctx stops running jobs and
 // leaves them pending for the next run.
 func (s *Session) Run(ctx context.Context, opts Options) (Summary, error) {
+	if err := s.checkPaths(); err != nil {
+		return Summary{}, err
+	}
 	unlock, err := lockRunDir(s.RunDir)
 	if err != nil {
 		return Summary{}, err
@@ -155,6 +158,25 @@ func (s *Session) Run(ctx context.Context, opts Options) (Summary, error) {
 	}
 	disp.Summary(sum)
 	return sum, nil
+}
+
+// checkPaths fails fast, naming the grid file and key, when a model
+// directory or data root the jobs need does not exist: otherwise every job
+// would start a worker only to fail the same way.
+func (s *Session) checkPaths() error {
+	seen := map[string]bool{}
+	for _, j := range s.Grid.Jobs {
+		for key, p := range map[string]string{"model": j.Config.Model, "data_root": j.Config.DataRoot} {
+			if seen[key+p] {
+				continue
+			}
+			seen[key+p] = true
+			if _, err := os.Stat(s.Grid.Resolve(p)); err != nil {
+				return fmt.Errorf("%s: [grid] %s: %w", s.Grid.File, key, err)
+			}
+		}
+	}
+	return nil
 }
 
 // runWithRetries runs one job until it succeeds, its attempts are spent or
