@@ -519,6 +519,15 @@ func (d *decoder) decodeExperiment(s scope, t map[string]any, firstLine map[stri
 				return nil, s.child(required).errorf("missing")
 			}
 		}
+		if e.classes != "" && e.classes != "all" {
+			// The ImageNet variants have no class halves: CoOp tests
+			// every class of them whatever SUBSAMPLE_CLASSES says.
+			for _, ds := range e.targets {
+				if contains(testOnlyDatasets, ds) {
+					return nil, s.child("classes").errorf("%q cannot apply to target %s, a test-only dataset evaluated on all its classes", e.classes, ds)
+				}
+			}
+		}
 		return e, nil
 	}
 	if _, ok := t["datasets"]; !ok {

@@ -90,6 +90,8 @@ datasets = ["eurosat"]
 		{"override of unlisted dataset", header + experiment + "[experiment.dataset.imagenet] #<\nepochs = 32\n", "e", "dataset.imagenet", "not among this experiment's datasets"},
 		{"override unknown parameter", header + experiment + "[experiment.dataset.eurosat]\nepoch = 32 #<\n", "e", "dataset.eurosat.epoch", "unknown parameter"},
 		{"override wrong type", header + experiment + "[experiment.dataset.eurosat]\nepochs = \"32\" #<\n", "e", "dataset.eurosat.epochs", "expected an integer"},
+		{"new classes of a test-only target", header + experiment + "[[experiment]]\nname = \"x\"\nprotocol = \"transfer\"\nfrom = \"e\"\ntargets = [\"dtd\", \"imagenet_a\"]\nclasses = \"new\" #<\n",
+			"x", "classes", "imagenet_a, a test-only dataset"},
 		{"transfer from missing experiment", header + experiment + "[[experiment]]\nname = \"x\"\nprotocol = \"transfer\"\nfrom = \"nope\" #<\ntargets = [\"dtd\"]\n",
 			"x", "from", `no experiment named "nope"`},
 		{"transfer from a transfer", header + experiment + "[[experiment]]\nname = \"x\"\nprotocol = \"transfer\"\nfrom = \"e\"\ntargets = [\"dtd\"]\n" +

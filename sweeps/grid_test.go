@@ -418,7 +418,7 @@ targets = ["imagenet_r"]
 name = "xdpf"
 protocol = "transfer"
 from = "b2n"
-targets = ["imagenet_r"]
+targets = ["dtd"]
 variant = "noshared"
 classes = "new"
 `)
@@ -454,7 +454,7 @@ classes = "new"
 			}
 		}
 	}
-	want := "xdpf/eurosat/variant=full/imagenet_r-new"
+	want := "xdpf/eurosat/variant=full/dtd-new"
 	found := false
 	for _, j := range g.Jobs {
 		found = found || j.Name == want

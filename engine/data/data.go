@@ -1,9 +1,10 @@
 // Package data is the dataset side of the DPT engine, following the CoOp
-// protocol that fomo inherits from Dassl: the eleven CoOp datasets (plus a
-// synthetic "demo" set) read from their published layouts, few-shot sampling,
-// the base/new class split, and the train/test image pipelines (PIL-exact
-// bicubic resize, Dassl's RandAugment, CLIP normalisation) backed by an
-// on-disk cache of decoded images shared by every job on a machine.
+// protocol that fomo inherits from Dassl: the eleven CoOp datasets, the four
+// test-only ImageNet variants and two synthetic demo sets, read from their
+// published layouts; few-shot sampling, the base/new class split, and the
+// train/test image pipelines (PIL-exact bicubic resize, Dassl's RandAugment,
+// CLIP normalisation) backed by an on-disk cache of decoded images shared by
+// every job on a machine.
 //
 // Paths: every Item.Path is absolute (the data root is made absolute when the
 // dataset is opened), so items can be handed to any worker process unchanged.
@@ -20,7 +21,8 @@
 //   - Random numbers come from math/rand/v2 (PCG), so few-shot samples,
 //     training order and augmentation draws are deterministic per seed but
 //     are not the ones CPython's MT19937 / torch.randperm would give.
-//   - ImageNet files are listed sorted (CoOp uses os.listdir order).
+//   - ImageNet and its variants' files are listed sorted (CoOp uses
+//     os.listdir order).
 package data
 
 import (
@@ -30,7 +32,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strings"
 )
@@ -60,6 +61,10 @@ type Dataset struct {
 	// ValIsTest is set for ImageNet, which has no validation split: Val is
 	// the test split (as in CoOp), and few-shot sampling leaves it alone.
 	ValIsTest bool
+	// TestOnly is set for the ImageNet variants (imagenetv2, imagenet_sketch,
+	// imagenet_a, imagenet_r), which only serve as transfer targets: Test
+	// holds every image and Train and Val are empty.
+	TestOnly bool
 }
 
 // NumClasses is the number of classes (labels 0..NumClasses-1).
@@ -78,9 +83,11 @@ func (d *Dataset) PromptNames() []string {
 type layoutKind int
 
 const (
-	layoutJSON     layoutKind = iota // split_zhou_*.json
-	layoutAircraft                   // variants.txt + images_variant_*.txt
-	layoutImageNet                   // classnames.txt + images/{train,val}/<wnid>/
+	layoutJSON            layoutKind = iota // split_zhou_*.json
+	layoutAircraft                          // variants.txt + images_variant_*.txt
+	layoutImageNet                          // classnames.txt + images/{train,val}/<wnid>/
+	layoutNumberedFolders                   // classnames.txt + <label>/ (ImageNetV2; test only)
+	layoutWnidFolders                       // classnames.txt + <wnid>/ (ImageNet-Sketch, -A, -R; test only)
 )
 
 // layout is where one dataset lives under the data root (CoOp's DATASETS.md).
@@ -105,6 +112,11 @@ var layouts = map[string]layout{
 	"ucf101":         {folder: "ucf101", imageDir: "UCF-101-midframes", split: "split_zhou_UCF101.json"},
 	"fgvc_aircraft":  {folder: "fgvc_aircraft", imageDir: "images", kind: layoutAircraft},
 	"imagenet":       {folder: "imagenet", imageDir: "images", kind: layoutImageNet},
+
+	"imagenetv2":      {folder: "imagenetv2", imageDir: "imagenetv2-matched-frequency-format-val", kind: layoutNumberedFolders},
+	"imagenet_sketch": {folder: "imagenet-sketch", imageDir: "images", kind: layoutWnidFolders},
+	"imagenet_a":      {folder: "imagenet-adversarial", imageDir: "imagenet-a", kind: layoutWnidFolders},
+	"imagenet_r":      {folder: "imagenet-rendition", imageDir: "imagenet-r", kind: layoutWnidFolders},
 }
 
 // Names lists the dataset names Open accepts, sorted.
@@ -148,6 +160,10 @@ func Open(root, name string) (*Dataset, error) {
 		err = readAircraft(ds, imageDir)
 	case layoutImageNet:
 		err = readImageNet(ds, imageDir)
+	case layoutNumberedFolders:
+		err = readNumberedFolders(ds, imageDir)
+	case layoutWnidFolders:
+		err = readWnidFolders(ds, imageDir)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("dataset %s: %w", name, err)
@@ -333,95 +349,6 @@ func readAircraft(ds *Dataset, imageDir string) error {
 			}
 			*sp.dst = append(*sp.dst, Item{Path: filepath.Join(imageDir, id+".jpg"), Label: label, ClassName: name})
 		}
-	}
-	return nil
-}
-
-// readImageNet reads ImageNet as CoOp does: classnames.txt maps wnid to name,
-// the label is the index of the wnid folder among the sorted folders of
-// images/train, and the test split (which is also Val) is images/val.
-//
-// Deviation: CoOp lists the files of a folder in os.listdir order, which
-// depends on the file system; here they are sorted by name so every machine
-// builds the same item order (and therefore the same few-shot sample).
-// Hidden entries (names starting with ".") are skipped, as CoOp's
-// listdir_nohidden does, and so are hidden folders.
-func readImageNet(ds *Dataset, imageDir string) error {
-	namesPath := filepath.Join(ds.Dir, "classnames.txt")
-	b, err := readRequired(namesPath, "class list")
-	if err != nil {
-		return err
-	}
-	nameOf := map[string]string{}
-	for i, line := range strings.Split(string(b), "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" {
-			continue
-		}
-		wnid, name, ok := strings.Cut(line, " ")
-		if !ok {
-			return fmt.Errorf("class list %s:%d: want \"<wnid> <class name>\", got %q", namesPath, i+1, line)
-		}
-		nameOf[wnid] = name
-	}
-	read := func(split string) ([]string, []Item, error) {
-		dir := filepath.Join(imageDir, split)
-		if err := requireDir(dir, "image folder"); err != nil {
-			return nil, nil, err
-		}
-		entries, err := os.ReadDir(dir)
-		if err != nil {
-			return nil, nil, err
-		}
-		var folders []string
-		for _, e := range entries {
-			if e.IsDir() && !strings.HasPrefix(e.Name(), ".") {
-				folders = append(folders, e.Name())
-			}
-		}
-		sort.Strings(folders)
-		var items []Item
-		for label, wnid := range folders {
-			name, ok := nameOf[wnid]
-			if !ok {
-				return nil, nil, fmt.Errorf("folder %s has no entry in %s", filepath.Join(dir, wnid), namesPath)
-			}
-			files, err := os.ReadDir(filepath.Join(dir, wnid))
-			if err != nil {
-				return nil, nil, err
-			}
-			var imnames []string
-			for _, f := range files {
-				if !f.IsDir() && !strings.HasPrefix(f.Name(), ".") {
-					imnames = append(imnames, f.Name())
-				}
-			}
-			sort.Strings(imnames)
-			for _, im := range imnames {
-				items = append(items, Item{Path: filepath.Join(dir, wnid, im), Label: label, ClassName: name})
-			}
-		}
-		return folders, items, nil
-	}
-	trainFolders, train, err := read("train")
-	if err != nil {
-		return err
-	}
-	valFolders, test, err := read("val")
-	if err != nil {
-		return err
-	}
-	if len(trainFolders) == 0 {
-		return fmt.Errorf("image folder %s has no class folders", filepath.Join(imageDir, "train"))
-	}
-	if !slices.Equal(trainFolders, valFolders) {
-		return fmt.Errorf("class folders of %s and %s differ (%d vs %d folders)",
-			filepath.Join(imageDir, "train"), filepath.Join(imageDir, "val"), len(trainFolders), len(valFolders))
-	}
-	ds.Train, ds.Test, ds.Val, ds.ValIsTest = train, test, test, true
-	ds.ClassNames = make([]string, len(trainFolders))
-	for i, wnid := range trainFolders {
-		ds.ClassNames[i] = nameOf[wnid]
 	}
 	return nil
 }

@@ -81,7 +81,8 @@ func FewShotFile(ds *Dataset, k int, seed int64, cacheDir string) string {
 // FewShotCached returns a copy of ds whose Train holds k shots per class
 // (FewShot with this seed) and whose Val holds min(k, 4) per class (drawn
 // after Train from the same random stream, as Dassl does; ImageNet's Val is
-// its test split and is left alone). Test is unchanged. k <= 0 returns ds.
+// its test split and is left alone). Test is unchanged. k <= 0 returns ds;
+// k > 0 on a test-only dataset (an ImageNet variant) is an error.
 //
 // The sample is stored in FewShotFile as {"train": [[path, label, classname],
 // ...], "val": [...]} with paths relative to ds.Dir, written to a temporary
@@ -93,6 +94,9 @@ func FewShotFile(ds *Dataset, k int, seed int64, cacheDir string) string {
 func FewShotCached(ds *Dataset, k int, seed int64, cacheDir string) (*Dataset, error) {
 	if k <= 0 {
 		return ds, nil
+	}
+	if ds.TestOnly {
+		return nil, fmt.Errorf("dataset %s is test-only (a transfer target): it has no training images to sample %d shots from", ds.Name, k)
 	}
 	path := FewShotFile(ds, k, seed, cacheDir)
 	out := *ds
@@ -188,7 +192,8 @@ func loadFewShot(out, ds *Dataset, b []byte) error {
 // split at m = ceil(n/2); "base" keeps the first m, "new" the rest, and "all"
 // returns ds unchanged. The kept labels are renumbered 0..|kept|-1 in sorted
 // order in Train, Val and Test (items of other labels are dropped), and
-// ClassNames are taken from the relabelled Train items.
+// ClassNames are taken from the relabelled Train items. "base" and "new" on
+// a test-only dataset (an ImageNet variant) are an error.
 func SubsampleClasses(ds *Dataset, which string) (*Dataset, error) {
 	switch which {
 	case engine.ClassesAll:
@@ -196,6 +201,12 @@ func SubsampleClasses(ds *Dataset, which string) (*Dataset, error) {
 	case engine.ClassesBase, engine.ClassesNew:
 	default:
 		return nil, fmt.Errorf("classes %q: want %q, %q or %q", which, engine.ClassesBase, engine.ClassesNew, engine.ClassesAll)
+	}
+	// CoOp's variant loaders ignore SUBSAMPLE_CLASSES and test on every
+	// class, so base/new has no reference meaning for them; refusing it beats
+	// silently testing all classes under a "new" label.
+	if ds.TestOnly {
+		return nil, fmt.Errorf("dataset %s is test-only: it has no training split to divide into base and new classes (use classes = %q)", ds.Name, engine.ClassesAll)
 	}
 	seen := map[int]bool{}
 	var labels []int
