@@ -542,3 +542,13 @@ func TestCodeSpan(t *testing.T) {
 		}
 	}
 }
+
+func TestTransferColumnsKeepTestTimeVariantsApart(t *testing.T) {
+	full := results.Transfer{Dataset: "dtd", Classes: "all", Job: results.Job{Config: []byte(`{"variant":"full"}`)}}
+	projFree := results.Transfer{Dataset: "dtd", Classes: "all", Job: results.Job{Config: []byte(`{"variant":"noshared"}`)}}
+	newHalf := results.Transfer{Dataset: "dtd", Classes: "new", Job: results.Job{Config: []byte(`{"variant":"full"}`)}}
+	names := map[string]bool{targetName(full): true, targetName(projFree): true, targetName(newHalf): true}
+	if len(names) != 3 || targetName(full) != "dtd" || targetName(projFree) != "dtd [noshared]" || targetName(newHalf) != "dtd (new)" {
+		t.Errorf("columns %q, %q, %q", targetName(full), targetName(projFree), targetName(newHalf))
+	}
+}

@@ -328,11 +328,21 @@ type transferRow struct {
 	byTgt   map[string]results.Transfer
 }
 
+// targetName is a transfer's column: the target, its classes when not all,
+// and its test-time variant when not the full method (crossds_projfree
+// evaluates the same checkpoint on the same target without visual prompts).
 func targetName(t results.Transfer) string {
-	if t.Classes == results.SplitAll || t.Classes == "" {
-		return t.Dataset
+	name := t.Dataset
+	if t.Classes != results.SplitAll && t.Classes != "" {
+		name += " (" + t.Classes + ")"
 	}
-	return t.Dataset + " (" + t.Classes + ")"
+	var cfg struct {
+		Variant string `json:"variant"`
+	}
+	if json.Unmarshal(t.Job.Config, &cfg) == nil && cfg.Variant != "" && cfg.Variant != "full" {
+		name += " [" + cfg.Variant + "]"
+	}
+	return name
 }
 
 func collectTransfers(groups []datasetGroup) transferSet {
