@@ -259,7 +259,8 @@ func rankRows(rows []row) {
 
 // configLabels names each cell by the label values that differ between the
 // cells ("n_ctx=2, wstd=0.08"), leaving out the dataset and the keys in
-// skip. Cells that the labels cannot tell apart get their job name.
+// skip. A cell with no swept value is named by its experiment; cells that
+// the labels cannot tell apart get their job name.
 func configLabels(cells []results.Cell, skip map[string]bool) (labels, keys []string) {
 	all := map[string]bool{}
 	for _, c := range cells {
@@ -296,7 +297,11 @@ func configLabels(cells []results.Cell, skip map[string]bool) (labels, keys []st
 		}
 		labels[i] = strings.Join(parts, ", ")
 		if labels[i] == "" {
+			// No swept value: the experiment names the cell.
 			labels[i] = "default"
+			if len(c.Job.Experiments) > 0 {
+				labels[i] = strings.Join(c.Job.Experiments, "+")
+			}
 		}
 		seen[labels[i]]++
 	}

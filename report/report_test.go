@@ -552,3 +552,14 @@ func TestTransferColumnsKeepTestTimeVariantsApart(t *testing.T) {
 		t.Errorf("columns %q, %q, %q", targetName(full), targetName(projFree), targetName(newHalf))
 	}
 }
+
+func TestCellWithoutSweptValuesIsNamedByItsExperiment(t *testing.T) {
+	cells := []results.Cell{
+		{Job: results.Job{Name: "grid/demo/n_ctx=1/train"}, Labels: map[string]string{"n_ctx": "1"}},
+		{Job: results.Job{Name: "source/demo/train", Experiments: []string{"source"}}, Labels: map[string]string{}},
+	}
+	labels, _ := configLabels(cells, nil)
+	if labels[0] != "n_ctx=1" || labels[1] != "source" {
+		t.Errorf("labels %q, want the swept value and the experiment's name", labels)
+	}
+}
