@@ -283,26 +283,16 @@ func resolveJob(gridFile, id string) (evalJob, error) {
 
 // checkDir makes *path absolute (the worker may not share our idea of the
 // working directory) and checks it is a directory.
-func checkDir(flagName string, path *string) error {
-	abs, err := filepath.Abs(*path)
-	if err != nil {
-		return fmt.Errorf("eval: %s %s: %w", flagName, *path, err)
-	}
-	info, err := os.Stat(abs)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		return fmt.Errorf("eval: %s %s: no such directory", flagName, *path)
-	case err != nil:
-		return fmt.Errorf("eval: %s %s: %w", flagName, *path, err)
-	case !info.IsDir():
-		return fmt.Errorf("eval: %s %s: not a directory", flagName, *path)
-	}
-	*path = abs
-	return nil
-}
+func checkDir(flagName string, path *string) error { return checkPath(flagName, path, true) }
 
 // checkFile makes *path absolute and checks it is a regular file.
-func checkFile(flagName string, path *string) error {
+func checkFile(flagName string, path *string) error { return checkPath(flagName, path, false) }
+
+func checkPath(flagName string, path *string, wantDir bool) error {
+	what := "file"
+	if wantDir {
+		what = "directory"
+	}
 	abs, err := filepath.Abs(*path)
 	if err != nil {
 		return fmt.Errorf("eval: %s %s: %w", flagName, *path, err)
@@ -310,10 +300,12 @@ func checkFile(flagName string, path *string) error {
 	info, err := os.Stat(abs)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
-		return fmt.Errorf("eval: %s %s: no such file", flagName, *path)
+		return fmt.Errorf("eval: %s %s: no such %s", flagName, *path, what)
 	case err != nil:
 		return fmt.Errorf("eval: %s %s: %w", flagName, *path, err)
-	case !info.Mode().IsRegular():
+	case wantDir && !info.IsDir():
+		return fmt.Errorf("eval: %s %s: not a directory", flagName, *path)
+	case !wantDir && !info.Mode().IsRegular():
 		return fmt.Errorf("eval: %s %s: not a regular file", flagName, *path)
 	}
 	*path = abs

@@ -77,6 +77,7 @@ cup bowl plate bottle chair door window wall floor paper screen book toy
 game team kid kids family friend friends love happy fun today new old best
 favourite favorite amazing awesome lovely pretty cute perfect classic modern
 `
+
 // ContextTemplate is the seed's CTX_INIT.
 const ContextTemplate = "a photo of a"
 

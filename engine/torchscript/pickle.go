@@ -372,15 +372,7 @@ func (u *unpickler) step(op byte) (done bool, err error) {
 		if err != nil {
 			return false, err
 		}
-		var target any
-		if target, err = u.top(); err != nil {
-			return false, err
-		}
-		l, ok := target.(*list)
-		if !ok {
-			return false, fmt.Errorf("APPEND to a %s, not a list", describe(target))
-		}
-		l.items = append(l.items, items...)
+		err = u.extendTop(items, "APPEND to a %s, not a list")
 	case 0x8f: // EMPTY_SET: sets are kept as lists
 		u.push(&list{})
 	case 0x90: // ADDITEMS
@@ -388,15 +380,7 @@ func (u *unpickler) step(op byte) (done bool, err error) {
 		if items, err = u.popMark(); err != nil {
 			return false, err
 		}
-		var target any
-		if target, err = u.top(); err != nil {
-			return false, err
-		}
-		l, ok := target.(*list)
-		if !ok {
-			return false, fmt.Errorf("ADDITEMS to a %s, not a set", describe(target))
-		}
-		l.items = append(l.items, items...)
+		err = u.extendTop(items, "ADDITEMS to a %s, not a set")
 	case 0x91: // FROZENSET
 		var items []any
 		if items, err = u.popMark(); err == nil {
@@ -757,4 +741,19 @@ func describe(v any) string {
 		return "tensor"
 	}
 	return fmt.Sprintf("%T", v)
+}
+
+// extendTop appends items to the list (or set, kept as a list) on top of the
+// stack; notList formats the error for anything else.
+func (u *unpickler) extendTop(items []any, notList string) error {
+	target, err := u.top()
+	if err != nil {
+		return err
+	}
+	l, ok := target.(*list)
+	if !ok {
+		return fmt.Errorf(notList, describe(target))
+	}
+	l.items = append(l.items, items...)
+	return nil
 }
