@@ -26,6 +26,7 @@ run: demo
 	./$(BIN) report --plot $(GRID)
 
 vet:
+	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
 
 test: vet
