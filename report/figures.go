@@ -224,6 +224,7 @@ func lossFigure(dataset string, curves []curve) (*figure, error) {
 type accuracyRow struct {
 	label         string
 	base, new, hm float64
+	allClasses    bool // trained on every class: there is no new half
 }
 
 const barThickness = 9 // points
@@ -249,7 +250,10 @@ func accuracyFigure(dataset string, rows []accuracyRow) (*figure, error) {
 	for i, r := range rows {
 		pos := n - 1 - i // best at the top
 		name := truncate(r.label, maxLegendRunes)
-		if !finite(r.base) || !finite(r.new) {
+		switch {
+		case r.allClasses:
+			name += " (all classes)"
+		case !finite(r.base) || !finite(r.new):
 			name += " (incomplete)"
 		}
 		names[pos] = name

@@ -336,7 +336,8 @@ func loadCurves(db *results.DB, g datasetGroup) ([]curve, error) {
 func accuracyRows(g datasetGroup) []accuracyRow {
 	var rows []accuracyRow
 	for _, r := range g.rows {
-		rows = append(rows, accuracyRow{label: r.label, base: accuracy(r.cell.Base), new: accuracy(r.cell.New), hm: r.hm})
+		rows = append(rows, accuracyRow{label: r.label, base: accuracy(r.cell.Base), new: accuracy(r.cell.New), hm: r.hm,
+			allClasses: r.cell.Classes == results.SplitAll})
 	}
 	return rows
 }
