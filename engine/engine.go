@@ -6,7 +6,11 @@
 // workers or databases.
 package engine
 
-import "context"
+import (
+	"context"
+
+	"github.com/fomo-grid/grid/internal/study"
+)
 
 // Variant switches off one component of DPT, as the seed's NOSHARED, NOSELECT
 // and NOFILTER environment variables do. The zero value is the full method.
@@ -21,36 +25,32 @@ type Variant struct {
 	NoFilter bool `json:"nofilter,omitempty"`
 }
 
-// ParseVariant maps a variant name of a grid ("full", "noshared", "noselect",
-// "nofilter") to its switches.
-func ParseVariant(name string) (Variant, bool) {
+// ParseVariant maps a variant of a grid to its switches; empty is the full
+// method.
+func ParseVariant(name study.Variant) (Variant, bool) {
 	switch name {
-	case "", "full":
+	case "", study.VariantFull:
 		return Variant{}, true
-	case "noshared":
+	case study.VariantNoShared:
 		return Variant{NoShared: true}, true
-	case "noselect":
+	case study.VariantNoSelect:
 		return Variant{NoSelect: true}, true
-	case "nofilter":
+	case study.VariantNoFilter:
 		return Variant{NoFilter: true}, true
 	}
 	return Variant{}, false
 }
 
-// Classes selects which half of a dataset's classes a run sees.
-const (
-	ClassesBase = "base" // the first ceil(n/2) labels, relabelled 0..m-1
-	ClassesNew  = "new"  // the remaining labels, relabelled 0..n-m-1
-	ClassesAll  = "all"
-)
-
 // DataSpec names a dataset split the way the CoOp protocol does.
 type DataSpec struct {
 	Dataset string `json:"dataset"`   // "demo", "eurosat", "imagenet", ...
 	Root    string `json:"data_root"` // directory holding one folder per dataset
-	Classes string `json:"classes"`   // ClassesBase, ClassesNew or ClassesAll
-	Shots   int    `json:"shots"`     // training images per class; <= 0 means all
-	Seed    int64  `json:"seed"`      // seeds few-shot sampling and training order
+	// Classes is the half of the classes a run sees: base (the first
+	// ceil(n/2) labels, relabelled 0..m-1), new (the rest, relabelled
+	// 0..n-m-1) or all.
+	Classes study.Classes `json:"classes"`
+	Shots   int           `json:"shots"` // training images per class; <= 0 means all
+	Seed    int64         `json:"seed"`  // seeds few-shot sampling and training order
 }
 
 // TrainSpec is one DPT training run: learn n_ctx discrete tokens (and the

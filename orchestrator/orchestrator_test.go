@@ -101,7 +101,7 @@ func (f fakeEngine) Train(ctx context.Context, s engine.TrainSpec, progress func
 }
 
 func (f fakeEngine) Evaluate(ctx context.Context, s engine.EvalSpec) (engine.Evaluation, error) {
-	f.log("eval " + s.Checkpoint + " " + s.Data.Classes)
+	f.log("eval " + s.Checkpoint + " " + string(s.Data.Classes))
 	if _, err := os.Stat(s.Checkpoint); err != nil {
 		return engine.Evaluation{}, err
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/fomo-grid/grid/internal/study"
 	"github.com/fomo-grid/grid/results"
 	"github.com/fomo-grid/grid/sweeps"
 	"github.com/fomo-grid/grid/worker"
@@ -266,12 +267,12 @@ func (s *Session) runOnce(ctx context.Context, w *workerSlot, job sweeps.Job, di
 	if len(res.TokenIDs) > 0 || res.Prompt != "" {
 		c.Prompt = &results.Prompt{TokenIDs: res.TokenIDs, Text: res.Prompt}
 	}
-	if job.Config.Kind == sweeps.KindEval && job.Config.Classes == "new" && len(c.Evaluations) == 1 {
+	if job.Config.Kind == study.KindEval && job.Config.Classes == study.ClassesNew && len(c.Evaluations) == 1 {
 		if hm, ok := s.harmonicMean(job.Config.Source, c.Evaluations[0].Accuracy); ok {
 			c.HarmonicMean = &hm
 		}
 	}
-	if job.Config.Kind == sweeps.KindTrain {
+	if job.Config.Kind == study.KindTrain {
 		art, err := artifactOf("checkpoint", task.CheckpointOut)
 		if err != nil {
 			err = fmt.Errorf("train job finished without its checkpoint: %w", err)
@@ -296,7 +297,7 @@ func (s *Session) harmonicMean(trainID string, newAcc float64) (float64, bool) {
 		return 0, false
 	}
 	for _, e := range evs {
-		if e.Split == "base" {
+		if e.Split == study.ClassesBase {
 			return results.HarmonicMean(e.Accuracy, newAcc), true
 		}
 	}
@@ -323,12 +324,12 @@ func (s *Session) task(job sweeps.Job) (worker.Task, error) {
 		Variant: c.Variant,
 	}
 	switch c.Kind {
-	case sweeps.KindTrain:
+	case study.KindTrain:
 		t.CheckpointOut, _ = filepath.Abs(s.CheckpointPath(job.ID))
 		if err := os.MkdirAll(filepath.Dir(t.CheckpointOut), 0o755); err != nil {
 			return t, err
 		}
-	case sweeps.KindEval:
+	case study.KindEval:
 		t.CheckpointIn, _ = filepath.Abs(s.CheckpointPath(c.Source))
 		if _, err := os.Stat(t.CheckpointIn); err != nil {
 			return t, fmt.Errorf("checkpoint of upstream job %s: %w", c.Source, err)

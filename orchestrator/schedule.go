@@ -1,6 +1,7 @@
 package orchestrator
 
 import (
+	"github.com/fomo-grid/grid/internal/study"
 	"github.com/fomo-grid/grid/results"
 	"github.com/fomo-grid/grid/sweeps"
 )
@@ -45,7 +46,7 @@ func (s *Session) newSchedule() (*schedule, error) {
 // needsRerun is true for a done train job whose checkpoint is gone while a
 // job that reads it still has to run: without it the dependents cannot.
 func (s *Session) needsRerun(j sweeps.Job, dbState map[string]results.JobState) bool {
-	if j.Config.Kind != sweeps.KindTrain || fileExists(s.CheckpointPath(j.ID)) {
+	if j.Config.Kind != study.KindTrain || fileExists(s.CheckpointPath(j.ID)) {
 		return false
 	}
 	for _, other := range s.Grid.Jobs {

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/fomo-grid/grid/internal/study"
 	"github.com/fomo-grid/grid/results"
 	"github.com/fomo-grid/grid/sweeps"
 )
@@ -100,13 +101,13 @@ const (
 
 // PlanRow is one job of `grid plan`.
 type PlanRow struct {
-	ID       string   `json:"id"`
-	Name     string   `json:"name"`
-	Kind     string   `json:"kind"`
-	State    string   `json:"state"`
-	Deps     []string `json:"deps,omitempty"`
-	Attempts int      `json:"attempts"`
-	Reason   string   `json:"reason,omitempty"`
+	ID       string     `json:"id"`
+	Name     string     `json:"name"`
+	Kind     study.Kind `json:"kind"`
+	State    string     `json:"state"`
+	Deps     []string   `json:"deps,omitempty"`
+	Attempts int        `json:"attempts"`
+	Reason   string     `json:"reason,omitempty"`
 }
 
 // Plan reports, without running anything, what `grid run` would do with each
@@ -163,7 +164,7 @@ func staleReason(g *sweeps.Grid, j sweeps.Job, row results.Job, known map[string
 			return "upstream " + d + " finished again at " + dep.Finished.Format(time.RFC3339)
 		}
 	}
-	if j.Config.Kind == sweeps.KindTrain {
+	if j.Config.Kind == study.KindTrain {
 		p := filepath.Join(g.Resolve(g.Out), "jobs", j.ID, "checkpoint.safetensors")
 		if _, err := os.Stat(p); err != nil {
 			return "checkpoint missing: " + p

@@ -4,21 +4,22 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/fomo-grid/grid/internal/study"
 	"github.com/fomo-grid/grid/results"
 	"github.com/fomo-grid/grid/sweeps"
 )
 
 // StatusRow is one job as `grid status` shows it.
 type StatusRow struct {
-	ID       string  `json:"id"`
-	Name     string  `json:"name"`
-	Kind     string  `json:"kind"`
-	State    string  `json:"state"` // new (not in the database yet), pending, running, done, failed
-	Attempts int     `json:"attempts"`
-	Seconds  float64 `json:"seconds,omitempty"` // of the last attempt
-	Error    string  `json:"error,omitempty"`
-	Worker   string  `json:"worker,omitempty"`
-	Prompt   string  `json:"prompt,omitempty"`
+	ID       string     `json:"id"`
+	Name     string     `json:"name"`
+	Kind     study.Kind `json:"kind"`
+	State    string     `json:"state"` // new (not in the database yet), pending, running, done, failed
+	Attempts int        `json:"attempts"`
+	Seconds  float64    `json:"seconds,omitempty"` // of the last attempt
+	Error    string     `json:"error,omitempty"`
+	Worker   string     `json:"worker,omitempty"`
+	Prompt   string     `json:"prompt,omitempty"`
 	// HarmonicMean is stored with the eval job that completes a base2new cell.
 	HarmonicMean *float64             `json:"harmonic_mean,omitempty"`
 	Evaluations  []results.Evaluation `json:"evaluations,omitempty"`

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/fomo-grid/grid/internal/study"
 	"github.com/fomo-grid/grid/results"
 )
 
@@ -204,7 +205,7 @@ func groupByDataset(cells []results.Cell) []datasetGroup {
 		}
 		g := &groups[i]
 		g.rows = append(g.rows, row{cell: c})
-		if c.Classes != results.SplitAll {
+		if c.Classes != study.ClassesAll {
 			g.allClasses = false
 		}
 	}
@@ -337,7 +338,7 @@ func accuracyRows(g datasetGroup) []accuracyRow {
 	var rows []accuracyRow
 	for _, r := range g.rows {
 		rows = append(rows, accuracyRow{label: r.label, base: accuracy(r.cell.Base), new: accuracy(r.cell.New), hm: r.hm,
-			allClasses: r.cell.Classes == results.SplitAll})
+			allClasses: r.cell.Classes == study.ClassesAll})
 	}
 	return rows
 }

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fomo-grid/grid/internal/study"
 	"github.com/fomo-grid/grid/results"
 )
 
@@ -44,12 +45,12 @@ func newFixture(t *testing.T) *fixture {
 func (f *fixture) train(id, dataset, classes, variant string, nctx int, labels map[string]string) {
 	cfg, _ := json.Marshal(map[string]any{"kind": "train", "dataset": dataset, "classes": classes, "variant": variant, "n_ctx": nctx, "seed": 1})
 	lab, _ := json.Marshal(labels)
-	f.jobs = append(f.jobs, results.JobSpec{ID: id, Name: "exp/" + dataset + "/" + id + "/train", Kind: results.KindTrain, Config: cfg, Labels: lab, Experiments: []string{"exp"}})
+	f.jobs = append(f.jobs, results.JobSpec{ID: id, Name: "exp/" + dataset + "/" + id + "/train", Kind: study.KindTrain, Config: cfg, Labels: lab, Experiments: []string{"exp"}})
 }
 
 func (f *fixture) eval(id, source, dataset, classes string) {
 	cfg, _ := json.Marshal(map[string]any{"kind": "eval", "dataset": dataset, "classes": classes, "variant": "full", "source": source})
-	f.jobs = append(f.jobs, results.JobSpec{ID: id, Name: "exp/" + dataset + "/" + id + "/eval", Kind: results.KindEval, Config: cfg, Deps: []string{source}, Experiments: []string{"exp"}})
+	f.jobs = append(f.jobs, results.JobSpec{ID: id, Name: "exp/" + dataset + "/" + id + "/eval", Kind: study.KindEval, Config: cfg, Deps: []string{source}, Experiments: []string{"exp"}})
 }
 
 func (f *fixture) sync() {
@@ -72,7 +73,7 @@ func (f *fixture) done(id, split, dataset string, acc, f1 float64, prompt string
 	if err := f.db.AddMetrics(id, attempt, ms); err != nil {
 		f.t.Fatal(err)
 	}
-	c := results.Completion{Evaluations: []results.Evaluation{{Split: split, Dataset: dataset, Total: 1000, Correct: int(acc * 10), Accuracy: acc, MacroF1: f1}}}
+	c := results.Completion{Evaluations: []results.Evaluation{{Split: study.Classes(split), Dataset: dataset, Total: 1000, Correct: int(acc * 10), Accuracy: acc, MacroF1: f1}}}
 	if prompt != "" {
 		c.Prompt = &results.Prompt{TokenIDs: []int{1, 2}, Text: prompt}
 	}

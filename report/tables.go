@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/fomo-grid/grid/internal/study"
 	"github.com/fomo-grid/grid/results"
 )
 
@@ -73,14 +74,14 @@ func cellState(c results.Cell) string {
 	if c.Job.State != results.StateDone {
 		parts = append(parts, "train "+jobState(c.Job))
 	}
-	if c.Classes == results.SplitBase {
+	if c.Classes == study.ClassesBase {
 		switch {
 		case c.NewJob == nil:
 			parts = append(parts, "no new-class evaluation in the grid")
 		case c.NewJob.State != results.StateDone:
 			parts = append(parts, "new "+jobState(*c.NewJob))
 		}
-	} else if c.Classes == results.SplitAll {
+	} else if c.Classes == study.ClassesAll {
 		parts = append(parts, "trained on all classes")
 	}
 	if len(parts) == 0 {
@@ -164,7 +165,7 @@ func ablationTables(gridName string, groups []datasetGroup) (md string, ok bool)
 		var variants []*row
 		for i := range g.rows {
 			r := &g.rows[i]
-			if r.cell.Variant == "full" {
+			if r.cell.Variant == study.VariantFull {
 				if _, dup := fulls[configKey(r.cell)]; !dup {
 					fulls[configKey(r.cell)] = r
 				}
@@ -238,9 +239,9 @@ func ablationTables(gridName string, groups []datasetGroup) (md string, ok bool)
 				dH = v.hm - p.full.hm
 			}
 			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", cellText(labelOf[configKey(v.cell)]),
-				cellText(v.cell.Variant), pct(accuracy(v.cell.Base)), pct(accuracy(v.cell.New)), pct(v.hm),
+				cellText(string(v.cell.Variant)), pct(accuracy(v.cell.Base)), pct(accuracy(v.cell.New)), pct(v.hm),
 				delta(dBase), delta(dNew), delta(dH), state)
-			byVariant[v.cell.Variant] = append(byVariant[v.cell.Variant], p)
+			byVariant[string(v.cell.Variant)] = append(byVariant[string(v.cell.Variant)], p)
 		}
 		b.WriteString("\n")
 	}
@@ -333,13 +334,13 @@ type transferRow struct {
 // evaluates the same checkpoint on the same target without visual prompts).
 func targetName(t results.Transfer) string {
 	name := t.Dataset
-	if t.Classes != results.SplitAll && t.Classes != "" {
-		name += " (" + t.Classes + ")"
+	if t.Classes != study.ClassesAll && t.Classes != "" {
+		name += " (" + string(t.Classes) + ")"
 	}
 	var cfg struct {
 		Variant string `json:"variant"`
 	}
-	if json.Unmarshal(t.Job.Config, &cfg) == nil && cfg.Variant != "" && cfg.Variant != "full" {
+	if json.Unmarshal(t.Job.Config, &cfg) == nil && cfg.Variant != "" && cfg.Variant != string(study.VariantFull) {
 		name += " [" + cfg.Variant + "]"
 	}
 	return name

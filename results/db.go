@@ -6,7 +6,8 @@
 //
 // The package knows nothing of the sweeps or engine packages: jobs arrive as
 // JSON configurations and labels, and the few configuration keys the read
-// side needs (dataset, classes, variant, source) are decoded here.
+// side needs (dataset, classes, variant, source) are decoded here. Job kinds
+// and class halves are internal/study's names.
 package results
 
 import (
@@ -33,20 +34,6 @@ const (
 	StateRunning JobState = "running"
 	StateDone    JobState = "done"
 	StateFailed  JobState = "failed"
-)
-
-// Job kinds, as in the sweeps package (duplicated so that results does not
-// depend on it).
-const (
-	KindTrain = "train"
-	KindEval  = "eval"
-)
-
-// Evaluation splits: which half of a dataset's classes was tested.
-const (
-	SplitBase = "base"
-	SplitNew  = "new"
-	SplitAll  = "all"
 )
 
 // ArtifactCheckpoint is the only artifact kind so far: a training run's

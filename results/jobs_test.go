@@ -6,17 +6,19 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/fomo-grid/grid/internal/study"
 )
 
 func trainSpec(id, dataset, variant string, labels map[string]string, experiments ...string) JobSpec {
 	cfg, _ := json.Marshal(map[string]any{"kind": "train", "dataset": dataset, "classes": "base", "variant": variant, "n_ctx": 2, "seed": 1})
 	lab, _ := json.Marshal(labels)
-	return JobSpec{ID: id, Name: "exp/" + dataset + "/" + id + "/train", Kind: KindTrain, Config: cfg, Labels: lab, Experiments: experiments}
+	return JobSpec{ID: id, Name: "exp/" + dataset + "/" + id + "/train", Kind: study.KindTrain, Config: cfg, Labels: lab, Experiments: experiments}
 }
 
 func evalSpec(id, source, dataset, classes string, experiments ...string) JobSpec {
 	cfg, _ := json.Marshal(map[string]any{"kind": "eval", "dataset": dataset, "classes": classes, "variant": "full", "source": source})
-	return JobSpec{ID: id, Name: "exp/" + dataset + "/" + id + "/eval", Kind: KindEval, Config: cfg, Deps: []string{source}, Experiments: experiments}
+	return JobSpec{ID: id, Name: "exp/" + dataset + "/" + id + "/eval", Kind: study.KindEval, Config: cfg, Deps: []string{source}, Experiments: experiments}
 }
 
 func mustGrid(t *testing.T, db *DB, name string) int64 {
@@ -67,7 +69,7 @@ func TestSyncJobsInsertsOnceAndKeepsStates(t *testing.T) {
 	if _, err := db.StartAttempt("a", "w1"); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.CompleteJob("a", Completion{Evaluations: []Evaluation{{Split: SplitBase, Dataset: "eurosat", Total: 10, Correct: 9, Accuracy: 90, MacroF1: 88}}}); err != nil {
+	if err := db.CompleteJob("a", Completion{Evaluations: []Evaluation{{Split: study.ClassesBase, Dataset: "eurosat", Total: 10, Correct: 9, Accuracy: 90, MacroF1: 88}}}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -189,7 +191,7 @@ func TestSyncJobsRejectsBadInput(t *testing.T) {
 	// A job keeps its kind.
 	mustSync(t, db, g, good)
 	asEval := good
-	asEval.Kind = KindEval
+	asEval.Kind = study.KindEval
 	if _, err := db.SyncJobs(g, []JobSpec{asEval}); err == nil || !strings.Contains(err.Error(), "stored as a train job") {
 		t.Errorf("kind change: err %v", err)
 	}
@@ -324,7 +326,7 @@ func TestCompleteJobIsAtomic(t *testing.T) {
 	if _, err := db.StartAttempt("a", ""); err != nil {
 		t.Fatal(err)
 	}
-	good := Evaluation{Split: SplitBase, Dataset: "eurosat", Total: 100, Correct: 90, Accuracy: 90, MacroF1: 89.5}
+	good := Evaluation{Split: study.ClassesBase, Dataset: "eurosat", Total: 100, Correct: 90, Accuracy: 90, MacroF1: 89.5}
 	checkpoint := Artifact{Kind: ArtifactCheckpoint, Path: "ckpt/a.safetensors", Bytes: 1024, SHA256: strings.Repeat("ab", 32)}
 	prompt := &Prompt{TokenIDs: []int{1, 2}, Text: "x y"}
 	bad := []struct {
@@ -332,8 +334,8 @@ func TestCompleteJobIsAtomic(t *testing.T) {
 		c    Completion
 		want string
 	}{
-		{"correct > total", Completion{Evaluations: []Evaluation{good, {Split: SplitNew, Dataset: "eurosat", Total: 10, Correct: 11, Accuracy: 50, MacroF1: 50}}, Prompt: prompt, Artifacts: []Artifact{checkpoint}}, "evaluation 1"},
-		{"NaN accuracy", Completion{Evaluations: []Evaluation{good, {Split: SplitNew, Dataset: "eurosat", Total: 10, Correct: 5, Accuracy: math.NaN(), MacroF1: 50}}, Prompt: prompt}, "evaluation 1"},
+		{"correct > total", Completion{Evaluations: []Evaluation{good, {Split: study.ClassesNew, Dataset: "eurosat", Total: 10, Correct: 11, Accuracy: 50, MacroF1: 50}}, Prompt: prompt, Artifacts: []Artifact{checkpoint}}, "evaluation 1"},
+		{"NaN accuracy", Completion{Evaluations: []Evaluation{good, {Split: study.ClassesNew, Dataset: "eurosat", Total: 10, Correct: 5, Accuracy: math.NaN(), MacroF1: 50}}, Prompt: prompt}, "evaluation 1"},
 		{"unknown split", Completion{Evaluations: []Evaluation{{Split: "val", Dataset: "eurosat", Total: 1, Correct: 1, Accuracy: 100, MacroF1: 100}}}, "evaluation 0"},
 		{"bad checksum", Completion{Evaluations: []Evaluation{good}, Prompt: prompt, Artifacts: []Artifact{checkpoint, {Kind: ArtifactCheckpoint, Path: "b", Bytes: 1, SHA256: "ABC"}}}, "artifact 1"},
 	}
@@ -426,7 +428,7 @@ func complete(t *testing.T, db *DB, id string, c Completion) {
 	}
 }
 
-func eval(split, dataset string, acc, f1 float64) Evaluation {
+func eval(split study.Classes, dataset string, acc, f1 float64) Evaluation {
 	return Evaluation{Split: split, Dataset: dataset, Total: 1000, Correct: int(acc * 10), Accuracy: acc, MacroF1: f1}
 }
 
@@ -446,10 +448,10 @@ func TestCells(t *testing.T) {
 	// An eval job of a in another grid is not part of this grid's report.
 	mustSync(t, db, other, evalSpec("a-pets", "a", "oxford_pets", "all"))
 
-	complete(t, db, "a", Completion{Evaluations: []Evaluation{eval(SplitBase, "eurosat", 89.21, 88)}, Prompt: &Prompt{TokenIDs: []int{5, 6, 7}, Text: "increased underdog gihc"}})
-	complete(t, db, "a-new", Completion{Evaluations: []Evaluation{eval(SplitNew, "eurosat", 79.9, 77)}})
-	complete(t, db, "a-dtd", Completion{Evaluations: []Evaluation{eval(SplitAll, "dtd", 42.5, 40)}})
-	complete(t, db, "b", Completion{Evaluations: []Evaluation{eval(SplitBase, "eurosat", 76, 75)}})
+	complete(t, db, "a", Completion{Evaluations: []Evaluation{eval(study.ClassesBase, "eurosat", 89.21, 88)}, Prompt: &Prompt{TokenIDs: []int{5, 6, 7}, Text: "increased underdog gihc"}})
+	complete(t, db, "a-new", Completion{Evaluations: []Evaluation{eval(study.ClassesNew, "eurosat", 79.9, 77)}})
+	complete(t, db, "a-dtd", Completion{Evaluations: []Evaluation{eval(study.ClassesAll, "dtd", 42.5, 40)}})
+	complete(t, db, "b", Completion{Evaluations: []Evaluation{eval(study.ClassesBase, "eurosat", 76, 75)}})
 	if _, err := db.StartAttempt("b-new", "w"); err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strconv"
 	"time"
+
+	"github.com/fomo-grid/grid/internal/study"
 )
 
 // Grid is a stored grid file.
@@ -25,7 +27,7 @@ type Grid struct {
 type Job struct {
 	ID     string
 	Name   string
-	Kind   string
+	Kind   study.Kind
 	Config json.RawMessage
 	Labels json.RawMessage
 	Deps   []string
@@ -369,8 +371,8 @@ func (db *DB) Artifacts(jobID string) ([]Artifact, error) {
 type Cell struct {
 	Job     Job // the train job
 	Dataset string
-	Classes string // the classes it trained on: base (base-to-new) or all
-	Variant string // "full" unless an ablation switched a component off
+	Classes study.Classes // the classes it trained on: base (base-to-new) or all
+	Variant study.Variant // full unless an ablation switched a component off
 	Labels  map[string]string
 
 	// Base is the train job's own test on the test split of the classes it
@@ -390,7 +392,7 @@ type Cell struct {
 // Transfer is one evaluation of a cell's checkpoint on another target.
 type Transfer struct {
 	Dataset string
-	Classes string
+	Classes study.Classes
 	Job     Job
 	Eval    *Evaluation // nil until Job is done
 }
@@ -423,10 +425,10 @@ func HarmonicMean(base, new float64) float64 {
 
 // jobConfig holds the configuration keys the read side needs.
 type jobConfig struct {
-	Dataset string `json:"dataset"`
-	Classes string `json:"classes"`
-	Variant string `json:"variant"`
-	Source  string `json:"source"`
+	Dataset string        `json:"dataset"`
+	Classes study.Classes `json:"classes"`
+	Variant study.Variant `json:"variant"`
+	Source  string        `json:"source"`
 }
 
 // Cells returns one Cell per train job of the grid, in grid order. Eval jobs
@@ -454,7 +456,7 @@ func (db *DB) Cells(gridID int64) ([]Cell, error) {
 	var cells []Cell
 	index := map[string]int{}
 	for i, j := range jobs {
-		if j.Kind != KindTrain {
+		if j.Kind != study.KindTrain {
 			continue
 		}
 		cfg := configs[i]
@@ -464,11 +466,11 @@ func (db *DB) Cells(gridID int64) ([]Cell, error) {
 		}
 		variant := cfg.Variant
 		if variant == "" {
-			variant = "full"
+			variant = study.VariantFull
 		}
 		classes := cfg.Classes
 		if classes == "" {
-			classes = SplitBase
+			classes = study.ClassesBase
 		}
 		c := Cell{Job: j, Dataset: cfg.Dataset, Classes: classes, Variant: variant, Labels: labels, Prompt: prompts[j.ID]}
 		c.Base = pickEvaluation(evals[j.ID], cfg.Dataset, classes)
@@ -478,16 +480,16 @@ func (db *DB) Cells(gridID int64) ([]Cell, error) {
 	for i, j := range jobs {
 		cfg := configs[i]
 		ci, ok := index[cfg.Source]
-		if j.Kind != KindEval || !ok {
+		if j.Kind != study.KindEval || !ok {
 			continue
 		}
 		c := &cells[ci]
 		classes := cfg.Classes
 		if classes == "" {
-			classes = SplitAll
+			classes = study.ClassesAll
 		}
 		eval := pickEvaluation(evals[j.ID], cfg.Dataset, classes)
-		if cfg.Dataset == c.Dataset && classes == SplitNew && c.NewJob == nil {
+		if cfg.Dataset == c.Dataset && classes == study.ClassesNew && c.NewJob == nil {
 			job := j
 			c.NewJob = &job
 			c.New = eval
@@ -509,7 +511,7 @@ func (db *DB) Cells(gridID int64) ([]Cell, error) {
 
 // pickEvaluation returns the evaluation of dataset on split if the job has
 // one, else its only evaluation of dataset, else nil.
-func pickEvaluation(evals []Evaluation, dataset, split string) *Evaluation {
+func pickEvaluation(evals []Evaluation, dataset string, split study.Classes) *Evaluation {
 	var match *Evaluation
 	n := 0
 	for i := range evals {

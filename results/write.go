@@ -8,13 +8,15 @@ import (
 	"fmt"
 	"math"
 	"time"
+
+	"github.com/fomo-grid/grid/internal/study"
 )
 
 // JobSpec is a job as the orchestrator hands it over after expanding a grid.
 type JobSpec struct {
 	ID     string          // hash of Config; the job's identity
 	Name   string          // readable, e.g. experiment/dataset/cell/kind
-	Kind   string          // KindTrain or KindEval
+	Kind   study.Kind      // train or eval
 	Config json.RawMessage // JSON object: every value that decides the result
 	Labels json.RawMessage // JSON object: swept values that tell cells apart; may be empty or null
 	Deps   []string        // IDs of jobs that must be done first
@@ -37,10 +39,10 @@ type Metric struct {
 // Evaluation is one test of a job's prompt on one split of one dataset.
 // Accuracy and MacroF1 are percentages.
 type Evaluation struct {
-	Split   string `json:"split"` // SplitBase, SplitNew or SplitAll
-	Dataset string `json:"dataset"`
-	Total   int    `json:"total"`
-	Correct int    `json:"correct"`
+	Split   study.Classes `json:"split"` // the classes tested
+	Dataset string        `json:"dataset"`
+	Total   int           `json:"total"`
+	Correct int           `json:"correct"`
 	// Accuracy and MacroF1 are percent, in [0, 100].
 	Accuracy float64 `json:"accuracy"`
 	MacroF1  float64 `json:"macro_f1"`
@@ -138,7 +140,7 @@ func (db *DB) SyncJobs(gridID int64, jobs []JobSpec) (int, error) {
 			added++
 			continue
 		}
-		var kind string
+		var kind study.Kind
 		if err := tx.QueryRow(`SELECT kind FROM jobs WHERE id = ?`, j.ID).Scan(&kind); err != nil {
 			return 0, fmt.Errorf("results: job %s (%s): %w", j.ID, j.Name, err)
 		}
@@ -196,8 +198,8 @@ func validateSpec(j JobSpec) error {
 	if j.ID == "" {
 		return errors.New("empty ID")
 	}
-	if j.Kind != KindTrain && j.Kind != KindEval {
-		return fmt.Errorf("kind %q is neither %q nor %q", j.Kind, KindTrain, KindEval)
+	if j.Kind != study.KindTrain && j.Kind != study.KindEval {
+		return fmt.Errorf("kind %q is neither %q nor %q", j.Kind, study.KindTrain, study.KindEval)
 	}
 	if !isJSONObject(j.Config) {
 		return errors.New("config is not a JSON object")

@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+
+	"github.com/fomo-grid/grid/internal/study"
 )
 
 // gridFile is a grid file after validation, before expansion.
@@ -19,13 +21,13 @@ type gridFile struct {
 // experiment is one validated [[experiment]] table.
 type experiment struct {
 	name     string
-	protocol string
+	protocol study.Protocol
 	from     scope // the "from" key, for errors found once all experiments are read
 
 	// train and base2new
 	datasets  []string
-	variants  []string
-	classes   string
+	variants  []study.Variant
+	classes   study.Classes
 	set       map[int]value
 	axes      []axis
 	excludes  []exclude
@@ -34,7 +36,7 @@ type experiment struct {
 	// transfer
 	source       string // the experiment named by from
 	targets      []string
-	variant      string // "" means the source job's variant
+	variant      study.Variant // "" means the source job's variant
 	variantGiven bool
 }
 
@@ -52,8 +54,8 @@ func (a axis) size() int { return len(a.values[0]) }
 
 // exclude drops the cells whose values match all of its entries.
 type exclude struct {
-	dataset string // "" matches any dataset
-	variant string // "" matches any variant
+	dataset string        // "" matches any dataset
+	variant study.Variant // "" matches any variant
 	params  map[int]value
 	where   map[string]scope
 }
@@ -162,15 +164,15 @@ func (s scope) integer(v any, least int64) (int, error) {
 }
 
 // oneOf reads a string that must be one of allowed.
-func (s scope) oneOf(v any, what string, allowed []string) (string, error) {
+func oneOf[T ~string](s scope, v any, what string, allowed []T) (T, error) {
 	x, err := s.str(v)
 	if err != nil {
 		return "", err
 	}
-	if !contains(allowed, x) {
-		return "", s.errorf("unknown %s %q (want %s)", what, x, strings.Join(allowed, ", "))
+	if !contains(allowed, T(x)) {
+		return "", s.errorf("unknown %s %q (want %s)", what, x, names(allowed))
 	}
-	return x, nil
+	return T(x), nil
 }
 
 // stringList reads a non-empty list of distinct strings, each checked by valid.
@@ -321,7 +323,7 @@ func (d *decoder) decodeFile(doc map[string]any) (*gridFile, error) {
 	}
 	// A transfer may name an experiment written after it.
 	for _, e := range f.experiments {
-		if e.protocol != protocolTransfer {
+		if e.protocol != study.ProtocolTransfer {
 			continue
 		}
 		var source *experiment
@@ -333,7 +335,7 @@ func (d *decoder) decodeFile(doc map[string]any) (*gridFile, error) {
 		switch {
 		case source == nil:
 			return nil, e.from.errorf("no experiment named %q in this file", e.source)
-		case source.protocol == protocolTransfer:
+		case source.protocol == study.ProtocolTransfer:
 			return nil, e.from.errorf("experiment %q is itself a transfer; from must name a train or base2new experiment", e.source)
 		}
 	}
@@ -397,13 +399,13 @@ func (d *decoder) decodeGrid(s scope, v any, f *gridFile) error {
 	return nil
 }
 
-var protocols = []string{protocolBase2New, protocolTrain, protocolTransfer}
+var protocols = []study.Protocol{study.ProtocolBase2New, study.ProtocolTrain, study.ProtocolTransfer}
 
 // experimentKeys lists the keys each protocol accepts besides name and protocol.
-var experimentKeys = map[string][]string{
-	protocolBase2New: {"datasets", "variants", "set", "axes", "zip", "exclude", "dataset"},
-	protocolTrain:    {"datasets", "variants", "set", "axes", "zip", "exclude", "dataset", "classes"},
-	protocolTransfer: {"from", "targets", "variant", "classes"},
+var experimentKeys = map[study.Protocol][]string{
+	study.ProtocolBase2New: {"datasets", "variants", "set", "axes", "zip", "exclude", "dataset"},
+	study.ProtocolTrain:    {"datasets", "variants", "set", "axes", "zip", "exclude", "dataset", "classes"},
+	study.ProtocolTransfer: {"from", "targets", "variant", "classes"},
 }
 
 func (d *decoder) decodeExperiment(s scope, t map[string]any, firstLine map[string]int) (*experiment, error) {
@@ -431,16 +433,16 @@ func (d *decoder) decodeExperiment(s scope, t map[string]any, firstLine map[stri
 
 	v, ok = t["protocol"]
 	if !ok {
-		return nil, s.child("protocol").errorf("missing (base2new, train or transfer)")
+		return nil, s.child("protocol").errorf("missing (%s)", names(protocols))
 	}
-	if e.protocol, err = s.child("protocol").oneOf(v, "protocol", protocols); err != nil {
+	if e.protocol, err = oneOf(s.child("protocol"), v, "protocol", protocols); err != nil {
 		return nil, err
 	}
-	if e.protocol == protocolTrain {
-		e.classes = "base"
+	if e.protocol == study.ProtocolTrain {
+		e.classes = study.ClassesBase
 	}
-	if e.protocol == protocolTransfer {
-		e.classes = "all"
+	if e.protocol == study.ProtocolTransfer {
+		e.classes = study.ClassesAll
 	}
 
 	var zipScope, excludeScope scope
@@ -454,7 +456,7 @@ func (d *decoder) decodeExperiment(s scope, t map[string]any, firstLine map[stri
 			var users []string
 			for _, protocol := range protocols {
 				if contains(experimentKeys[protocol], k) {
-					users = append(users, protocol)
+					users = append(users, string(protocol))
 				}
 			}
 			if len(users) > 0 {
@@ -469,24 +471,16 @@ func (d *decoder) decodeExperiment(s scope, t map[string]any, firstLine map[stri
 		case "targets":
 			e.targets, err = ks.stringList(t[k], validDataset(false))
 		case "variants":
-			e.variants, err = ks.stringList(t[k], func(es scope, x string) error {
-				if x == variantFull {
-					return es.errorf("%q always runs; list only ablations (%s)", x, strings.Join(ablationVariants, ", "))
-				}
-				if !contains(ablationVariants, x) {
-					return es.errorf("unknown variant %q (want %s)", x, strings.Join(ablationVariants, ", "))
-				}
-				return nil
-			})
+			e.variants, err = decodeVariants(ks, t[k])
 		case "variant":
-			e.variant, err = ks.oneOf(t[k], "variant", append([]string{variantFull}, ablationVariants...))
+			e.variant, err = oneOf(ks, t[k], "variant", append([]study.Variant{study.VariantFull}, study.Ablations...))
 			e.variantGiven = true
 		case "classes":
-			allowed := []string{"base", "all"}
-			if e.protocol == protocolTransfer {
-				allowed = []string{"all", "base", "new"}
+			allowed := []study.Classes{study.ClassesBase, study.ClassesAll}
+			if e.protocol == study.ProtocolTransfer {
+				allowed = []study.Classes{study.ClassesAll, study.ClassesBase, study.ClassesNew}
 			}
-			e.classes, err = ks.oneOf(t[k], "classes", allowed)
+			e.classes, err = oneOf(ks, t[k], "classes", allowed)
 		case "from":
 			e.source, err = ks.str(t[k])
 			e.from = ks
@@ -513,13 +507,13 @@ func (d *decoder) decodeExperiment(s scope, t map[string]any, firstLine map[stri
 		}
 	}
 
-	if e.protocol == protocolTransfer {
+	if e.protocol == study.ProtocolTransfer {
 		for _, required := range []string{"from", "targets"} {
 			if _, ok := t[required]; !ok {
 				return nil, s.child(required).errorf("missing")
 			}
 		}
-		if e.classes != "" && e.classes != "all" {
+		if e.classes != "" && e.classes != study.ClassesAll {
 			// The ImageNet variants have no class halves: CoOp tests
 			// every class of them whatever SUBSAMPLE_CLASSES says.
 			for _, ds := range e.targets {
@@ -548,6 +542,24 @@ func (d *decoder) decodeExperiment(s scope, t map[string]any, firstLine map[stri
 		}
 	}
 	return e, nil
+}
+
+// decodeVariants reads an experiment's list of ablations.
+func decodeVariants(s scope, v any) ([]study.Variant, error) {
+	list, err := s.stringList(v, func(es scope, x string) error {
+		if study.Variant(x) == study.VariantFull {
+			return es.errorf("%q always runs; list only ablations (%s)", x, names(study.Ablations))
+		}
+		if !contains(study.Ablations, study.Variant(x)) {
+			return es.errorf("unknown variant %q (want %s)", x, names(study.Ablations))
+		}
+		return nil
+	})
+	out := make([]study.Variant, len(list))
+	for i, x := range list {
+		out[i] = study.Variant(x)
+	}
+	return out, err
 }
 
 func (e *experiment) decodeAxes(s scope, v any) error {
@@ -677,7 +689,7 @@ func (e *experiment) decodeExclude(s scope, t map[string]any) error {
 			if len(e.variants) == 0 {
 				return ks.errorf("this experiment has no variants")
 			}
-			x.variant, err = ks.oneOf(t[k], "variant", append([]string{variantFull}, e.variants...))
+			x.variant, err = oneOf(ks, t[k], "variant", append([]study.Variant{study.VariantFull}, e.variants...))
 		default:
 			p := paramIndex(k)
 			if p < 0 {

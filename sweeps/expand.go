@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"path"
 	"strings"
+
+	"github.com/fomo-grid/grid/internal/study"
 )
 
 // ConfigID is a job's ID: the first 16 hex digits of the SHA-256 of the
@@ -39,12 +41,12 @@ func expand(f *gridFile) []Job {
 	// Every eval is added right after its train job is, or, for transfers,
 	// after all train jobs are: the list comes out in topological order.
 	for _, e := range f.experiments {
-		if e.protocol != protocolTransfer {
+		if e.protocol != study.ProtocolTransfer {
 			x.cells(e)
 		}
 	}
 	for _, e := range f.experiments {
-		if e.protocol == protocolTransfer {
+		if e.protocol == study.ProtocolTransfer {
 			x.transfer(e)
 		}
 	}
@@ -83,7 +85,7 @@ func (x *expander) cells(e *experiment) {
 	for p, v := range e.set {
 		base[p] = v
 	}
-	variants := append([]string{variantFull}, e.variants...)
+	variants := append([]study.Variant{study.VariantFull}, e.variants...)
 	position := make([]int, len(e.axes)) // odometer over the axes, last fastest
 	for _, ds := range e.datasets {
 		for i := range position {
@@ -122,7 +124,7 @@ func advance(position []int, axes []axis) bool {
 
 // excluded matches the cell's swept values as written, before any
 // per-dataset override.
-func (e *experiment) excluded(ds, variant string, cell settings) bool {
+func (e *experiment) excluded(ds string, variant study.Variant, cell settings) bool {
 	for _, x := range e.excludes {
 		match := (x.dataset == "" || x.dataset == ds) && (x.variant == "" || x.variant == variant)
 		for p, v := range x.params {
@@ -136,7 +138,7 @@ func (e *experiment) excluded(ds, variant string, cell settings) bool {
 }
 
 // cell adds one cell's train job and, for base2new, its eval on the new classes.
-func (x *expander) cell(e *experiment, ds, variant string, cell settings) {
+func (x *expander) cell(e *experiment, ds string, variant study.Variant, cell settings) {
 	for p, v := range e.overrides[ds] {
 		cell[p] = v
 	}
@@ -155,14 +157,14 @@ func (x *expander) cell(e *experiment, ds, variant string, cell settings) {
 		if labels == nil {
 			labels = map[string]string{}
 		}
-		labels["variant"] = variant
+		labels["variant"] = string(variant)
 	}
 	classes := e.classes
-	if e.protocol == protocolBase2New {
-		classes = "base"
+	if e.protocol == study.ProtocolBase2New {
+		classes = study.ClassesBase
 	}
 	train := Job{
-		Name:        jobName(e.name, ds, labels, "train"),
+		Name:        jobName(e.name, ds, labels, string(study.KindTrain)),
 		Config:      x.trainConfig(ds, classes, variant, cell),
 		Experiments: []string{e.name},
 		Labels:      labels,
@@ -173,12 +175,12 @@ func (x *expander) cell(e *experiment, ds, variant string, cell settings) {
 		x.listed[key] = true
 		x.trains[e.name] = append(x.trains[e.name], id)
 	}
-	if e.protocol != protocolBase2New {
+	if e.protocol != study.ProtocolBase2New {
 		return
 	}
 	x.add(Job{
-		Name:        jobName(e.name, ds, labels, "new"),
-		Config:      evalConfig(train.Config, ds, "new", variant, id),
+		Name:        jobName(e.name, ds, labels, string(study.ClassesNew)),
+		Config:      evalConfig(train.Config, ds, study.ClassesNew, variant, id),
 		Deps:        []string{id},
 		Experiments: []string{e.name},
 		Labels:      copyLabels(labels),
@@ -198,12 +200,12 @@ func (x *expander) transfer(e *experiment) {
 			if labels == nil {
 				labels = map[string]string{}
 			}
-			labels["variant"] = variant
+			labels["variant"] = string(variant)
 		}
 		for _, target := range e.targets {
 			last := target
-			if e.classes != "all" {
-				last += "-" + e.classes
+			if e.classes != study.ClassesAll {
+				last += "-" + string(e.classes)
 			}
 			x.add(Job{
 				Name:        jobName(e.name, source.Config.Dataset, source.Labels, last),
@@ -216,9 +218,9 @@ func (x *expander) transfer(e *experiment) {
 	}
 }
 
-func (x *expander) trainConfig(ds, classes, variant string, s settings) Config {
+func (x *expander) trainConfig(ds string, classes study.Classes, variant study.Variant, s settings) Config {
 	return Config{
-		Kind:         KindTrain,
+		Kind:         study.KindTrain,
 		Model:        path.Clean(x.file.model),
 		DataRoot:     path.Clean(x.file.dataRoot),
 		Dataset:      ds,
@@ -241,9 +243,9 @@ func (x *expander) trainConfig(ds, classes, variant string, s settings) Config {
 // evalConfig is the config of evaluating the checkpoint of train job source
 // (whose config is train) on dataset ds. Training-only fields stay zero: they
 // are decided by the source, which the config names.
-func evalConfig(train Config, ds, classes, variant, source string) Config {
+func evalConfig(train Config, ds string, classes study.Classes, variant study.Variant, source string) Config {
 	return Config{
-		Kind:     KindEval,
+		Kind:     study.KindEval,
 		Model:    train.Model,
 		DataRoot: train.DataRoot,
 		Dataset:  ds,

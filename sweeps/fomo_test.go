@@ -4,6 +4,8 @@ import (
 	"path/filepath"
 	"sort"
 	"testing"
+
+	"github.com/fomo-grid/grid/internal/study"
 )
 
 // The grid files of examples/fomo replace the seed's shell scripts
@@ -17,8 +19,8 @@ const fomoDir = "../examples/fomo"
 // run is one training run of a script, in the script's terms.
 type run struct {
 	dataset   string
-	classes   string // "base" (base2new_train_coprompt.sh) or "all" (…_no_subsample.sh)
-	variant   string // which of NOSHARED/NOSELECT/NOFILTER is exported, or "full"
+	classes   study.Classes // "base" (base2new_train_coprompt.sh) or "all" (…_no_subsample.sh)
+	variant   study.Variant // which of NOSHARED/NOSELECT/NOFILTER is exported, or "full"
 	seed      int64
 	weightStd float64 // WEIGHT_STD
 	epochs    int     // MAX_EPOCH
@@ -31,7 +33,7 @@ type run struct {
 // 0.0035, constant warmup 1 epoch at 1e-5, weight decay 5e-4, batch 4).
 func (r run) config() Config {
 	return Config{
-		Kind: KindTrain, Model: "models/ViT-B-16", DataRoot: "data",
+		Kind: study.KindTrain, Model: "models/ViT-B-16", DataRoot: "data",
 		Dataset: r.dataset, Classes: r.classes, Variant: r.variant,
 		Seed: r.seed, NCtx: r.nctx, Shots: 16, WeightStd: r.weightStd, Epochs: r.epochs,
 		LR: 0.0035, WarmupLR: 1e-5, WarmupEpochs: 1, Momentum: r.momentum,
@@ -44,13 +46,13 @@ func (r run) config() Config {
 type test struct {
 	train   run
 	dataset string
-	classes string
-	variant string
+	classes study.Classes
+	variant study.Variant
 }
 
 func (e test) config() Config {
 	return Config{
-		Kind: KindEval, Model: "models/ViT-B-16", DataRoot: "data",
+		Kind: study.KindEval, Model: "models/ViT-B-16", DataRoot: "data",
 		Dataset: e.dataset, Classes: e.classes, Variant: e.variant,
 		Seed: e.train.seed, NCtx: e.train.nctx, Source: ConfigID(e.train.config()),
 	}
@@ -205,14 +207,14 @@ func TestFomoAblations(t *testing.T) {
 		g := loadExample(t, c.script+".toml")
 		var runs []run
 		var tests []test
-		for _, variant := range []string{"full", "noshared", "noselect", "nofilter"} {
+		for _, variant := range []study.Variant{"full", "noshared", "noselect", "nofilter"} {
 			r := run{c.dataset, "base", variant, 1, c.wstd, c.epochs, c.nctx, c.momentum}
 			runs = append(runs, r)
 			tests = append(tests, newClasses(r))
 		}
 		checkRuns(t, g, runs, tests)
 		for _, j := range g.Jobs {
-			if j.Labels["variant"] != j.Config.Variant {
+			if j.Labels["variant"] != string(j.Config.Variant) {
 				t.Errorf("%s: job %s labelled variant %q, config has %q", c.script, j.Name, j.Labels["variant"], j.Config.Variant)
 			}
 		}
@@ -250,7 +252,7 @@ func TestFomoFullImageNet(t *testing.T) {
 func TestFomoCrossDataset(t *testing.T) {
 	for _, c := range []struct {
 		file    string
-		variant string // crossds_projfree.sh exports NOSHARED=1 before its loop
+		variant study.Variant // crossds_projfree.sh exports NOSHARED=1 before its loop
 	}{{"crossds.toml", "full"}, {"crossds_projfree.toml", "noshared"}} {
 		g := loadExample(t, c.file)
 		// One xd_test.sh per dataset of the loop: eval-only, all classes, on

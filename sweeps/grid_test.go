@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/fomo-grid/grid/internal/study"
 )
 
 const header = `[grid]
@@ -26,7 +28,7 @@ func mustParse(t *testing.T, src string) *Grid {
 	return g
 }
 
-func jobsOfKind(g *Grid, kind string) []Job {
+func jobsOfKind(g *Grid, kind study.Kind) []Job {
 	var out []Job
 	for _, j := range g.Jobs {
 		if j.Config.Kind == kind {
@@ -97,11 +99,11 @@ weight_std = [0.001, 0.012, 0.08]
 n_ctx = [1, 2]
 `
 	g := mustParse(t, header+"[[experiment]]\nname = \"e\"\nprotocol = \"base2new\"\n"+body)
-	if n, m := len(jobsOfKind(g, KindTrain)), len(jobsOfKind(g, KindEval)); n != 12 || m != 12 {
+	if n, m := len(jobsOfKind(g, study.KindTrain)), len(jobsOfKind(g, study.KindEval)); n != 12 || m != 12 {
 		t.Errorf("base2new: %d train + %d eval jobs, want 12 + 12", n, m)
 	}
 	g = mustParse(t, header+"[[experiment]]\nname = \"e\"\nprotocol = \"train\"\n"+body)
-	if len(g.Jobs) != 12 || len(jobsOfKind(g, KindTrain)) != 12 {
+	if len(g.Jobs) != 12 || len(jobsOfKind(g, study.KindTrain)) != 12 {
 		t.Errorf("train: %d jobs, want 12 train jobs", len(g.Jobs))
 	}
 	for _, j := range g.Jobs {
@@ -111,7 +113,7 @@ n_ctx = [1, 2]
 	}
 	// Variants multiply the cells: full + 2 ablations.
 	g = mustParse(t, header+"[[experiment]]\nname = \"e\"\nprotocol = \"base2new\"\nvariants = [\"noshared\", \"nofilter\"]\n"+body)
-	if n := len(jobsOfKind(g, KindTrain)); n != 36 {
+	if n := len(jobsOfKind(g, study.KindTrain)); n != 36 {
 		t.Errorf("with 2 variants: %d train jobs, want 12*3 = 36", n)
 	}
 }
@@ -170,8 +172,8 @@ variant = "noshared"
 	// 2 datasets × 4 cells × 2 variants = 16; the first exclude drops one
 	// cell per dataset and variant (4), the second the 4 noshared dtd cells,
 	// one of which the first already dropped: 16 - 4 - 3 = 9.
-	trains := jobsOfKind(g, KindTrain)
-	if len(trains) != 9 || len(jobsOfKind(g, KindEval)) != 9 {
+	trains := jobsOfKind(g, study.KindTrain)
+	if len(trains) != 9 || len(jobsOfKind(g, study.KindEval)) != 9 {
 		t.Fatalf("%d train jobs, want 9", len(trains))
 	}
 	for _, j := range trains {
@@ -323,10 +325,10 @@ momentum = 0.0
 n_ctx = 2
 `)
 	// grid: 2 cells; ablate: full (= grid's n_ctx 2 cell) + noselect.
-	if n := len(jobsOfKind(g, KindTrain)); n != 3 {
+	if n := len(jobsOfKind(g, study.KindTrain)); n != 3 {
 		t.Fatalf("%d train jobs, want 3 (ablate's full run is grid's n_ctx=2 cell)", n)
 	}
-	if n := len(jobsOfKind(g, KindEval)); n != 3 {
+	if n := len(jobsOfKind(g, study.KindEval)); n != 3 {
 		t.Fatalf("%d eval jobs, want 3", n)
 	}
 	shared := 0
@@ -427,13 +429,13 @@ classes = "new"
 	if len(g.Jobs) != 8 {
 		t.Fatalf("%d jobs, want 8", len(g.Jobs))
 	}
-	for _, j := range jobsOfKind(g, KindEval) {
+	for _, j := range jobsOfKind(g, study.KindEval) {
 		c := j.Config
 		source, ok := g.Job(c.Source)
-		if !ok || len(j.Deps) != 1 || j.Deps[0] != c.Source || source.Config.Kind != KindTrain {
+		if !ok || len(j.Deps) != 1 || j.Deps[0] != c.Source || source.Config.Kind != study.KindTrain {
 			t.Fatalf("%s: source %q deps %v", j.Name, c.Source, j.Deps)
 		}
-		want := Config{Kind: KindEval, Model: "models/m", DataRoot: "data", Dataset: c.Dataset,
+		want := Config{Kind: study.KindEval, Model: "models/m", DataRoot: "data", Dataset: c.Dataset,
 			Classes: c.Classes, Variant: c.Variant, Seed: 3, NCtx: 2, Source: source.ID}
 		if c != want {
 			t.Errorf("%s: config %+v, want %+v (training fields zero)", j.Name, c, want)
@@ -533,7 +535,7 @@ func TestLanguageDocExample(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkTopological(t, g)
-	if n, e := len(jobsOfKind(g, KindTrain)), len(jobsOfKind(g, KindEval)); n != 180 || e != 720 {
+	if n, e := len(jobsOfKind(g, study.KindTrain)), len(jobsOfKind(g, study.KindEval)); n != 180 || e != 720 {
 		t.Errorf("%d train and %d eval jobs, want 180 and 720", n, e)
 	}
 	if g.Workers != 2 || g.Retries != 1 || g.Out != "runs/demo" {

@@ -1,25 +1,19 @@
 package sweeps
 
-// Job kinds. A train job learns a prompt and tests it on the test split of its
-// training classes; an eval job loads the checkpoint of its Source train job
-// and tests it on another split (the new classes, or a transfer target).
-const (
-	KindTrain = "train"
-	KindEval  = "eval"
-)
+import "github.com/fomo-grid/grid/internal/study"
 
 // Config is a job's resolved configuration: every value that decides its
 // result, and nothing else. A job's ID is a hash of it, so the same cell gets
 // the same ID however the grid file is written, ordered or named.
 type Config struct {
-	Kind     string `json:"kind"`
-	Model    string `json:"model"`     // as written in the grid file (relative to it)
-	DataRoot string `json:"data_root"` // likewise
-	Dataset  string `json:"dataset"`
-	Classes  string `json:"classes"` // "base", "new" or "all"
-	Variant  string `json:"variant"` // "full", "noshared", "noselect", "nofilter"
-	Seed     int64  `json:"seed"`
-	NCtx     int    `json:"n_ctx"`
+	Kind     study.Kind    `json:"kind"`      // train, or eval of its Source's checkpoint
+	Model    string        `json:"model"`     // as written in the grid file (relative to it)
+	DataRoot string        `json:"data_root"` // likewise
+	Dataset  string        `json:"dataset"`
+	Classes  study.Classes `json:"classes"`
+	Variant  study.Variant `json:"variant"`
+	Seed     int64         `json:"seed"`
+	NCtx     int           `json:"n_ctx"`
 
 	// Training only (zero for eval jobs).
 	Shots        int     `json:"shots,omitempty"`

@@ -3,6 +3,7 @@ package sweeps
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -193,23 +194,13 @@ var (
 	testOnlyDatasets = []string{"imagenetv2", "imagenet_sketch", "imagenet_a", "imagenet_r"}
 )
 
-// Ablation variants (engine.ParseVariant names); "full" is the whole method.
-const variantFull = "full"
+func contains[T comparable](list []T, x T) bool { return slices.Contains(list, x) }
 
-var ablationVariants = []string{"noshared", "noselect", "nofilter"}
-
-// Protocols of an experiment.
-const (
-	protocolBase2New = "base2new"
-	protocolTrain    = "train"
-	protocolTransfer = "transfer"
-)
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
+// names joins names of any string type for messages: "a, b, c".
+func names[T ~string](list []T) string {
+	parts := make([]string, len(list))
+	for i, x := range list {
+		parts[i] = string(x)
 	}
-	return false
+	return strings.Join(parts, ", ")
 }

@@ -21,6 +21,8 @@ import (
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/encoding"
+
+	"github.com/fomo-grid/grid/internal/study"
 )
 
 // ProtocolVersion is the version of the messages and methods below. Bump it on
@@ -36,12 +38,6 @@ const ProtocolVersion = 1
 // Subcommand is the hidden argument of the `grid` binary that turns the
 // process into a worker (it must call ServeEngine).
 const Subcommand = "__worker"
-
-// Task kinds.
-const (
-	KindTrain = "train"
-	KindEval  = "eval"
-)
 
 // handshake keeps a user from running `grid __worker` by hand (the worker
 // prints go-plugin's "This binary is a plugin" and exits 1) and rejects a
@@ -71,27 +67,27 @@ const (
 // without one, builds each class sentence from Prompt) and classifies the test
 // split.
 type Task struct {
-	JobID        string  `json:"job_id"`
-	Kind         string  `json:"kind"` // KindTrain or KindEval
-	Model        string  `json:"model"`
-	DataRoot     string  `json:"data_root"`
-	Dataset      string  `json:"dataset"`
-	Classes      string  `json:"classes"` // "base", "new" or "all"
-	Shots        int     `json:"shots"`
-	Seed         int64   `json:"seed"`
-	NCtx         int     `json:"n_ctx"`
-	WeightStd    float64 `json:"weight_std"`
-	Epochs       int     `json:"epochs"`
-	LR           float64 `json:"lr"`
-	WarmupLR     float64 `json:"warmup_lr"`
-	WarmupEpochs int     `json:"warmup_epochs"`
-	Momentum     float64 `json:"momentum"`
-	WeightDecay  float64 `json:"weight_decay"`
-	BatchSize    int     `json:"batch_size"`
-	// Variant is "full" (or empty), "noshared", "noselect" or "nofilter".
-	Variant       string `json:"variant"`
-	CheckpointIn  string `json:"checkpoint_in,omitempty"`  // eval: the checkpoint to load
-	CheckpointOut string `json:"checkpoint_out,omitempty"` // train: where to write it
+	JobID        string        `json:"job_id"`
+	Kind         study.Kind    `json:"kind"` // study.KindTrain or study.KindEval
+	Model        string        `json:"model"`
+	DataRoot     string        `json:"data_root"`
+	Dataset      string        `json:"dataset"`
+	Classes      study.Classes `json:"classes"`
+	Shots        int           `json:"shots"`
+	Seed         int64         `json:"seed"`
+	NCtx         int           `json:"n_ctx"`
+	WeightStd    float64       `json:"weight_std"`
+	Epochs       int           `json:"epochs"`
+	LR           float64       `json:"lr"`
+	WarmupLR     float64       `json:"warmup_lr"`
+	WarmupEpochs int           `json:"warmup_epochs"`
+	Momentum     float64       `json:"momentum"`
+	WeightDecay  float64       `json:"weight_decay"`
+	BatchSize    int           `json:"batch_size"`
+	// Variant is the method as run; empty means the full method.
+	Variant       study.Variant `json:"variant"`
+	CheckpointIn  string        `json:"checkpoint_in,omitempty"`  // eval: the checkpoint to load
+	CheckpointOut string        `json:"checkpoint_out,omitempty"` // train: where to write it
 	// Prompt is an eval's hand-written context when CheckpointIn is empty:
 	// each class sentence is Prompt + " " + class name + ".". Empty means
 	// the seed's "a photo of a".
@@ -132,12 +128,12 @@ type Result struct {
 // Evaluation is the classification result on the test split of one class
 // split of one dataset.
 type Evaluation struct {
-	Split    string  `json:"split"` // "base", "new" or "all": the Task's Classes
-	Dataset  string  `json:"dataset"`
-	Total    int     `json:"total"`
-	Correct  int     `json:"correct"`
-	Accuracy float64 `json:"accuracy"` // percent
-	MacroF1  float64 `json:"macro_f1"` // percent
+	Split    study.Classes `json:"split"` // the Task's Classes
+	Dataset  string        `json:"dataset"`
+	Total    int           `json:"total"`
+	Correct  int           `json:"correct"`
+	Accuracy float64       `json:"accuracy"` // percent
+	MacroF1  float64       `json:"macro_f1"` // percent
 }
 
 // Info describes a running worker.

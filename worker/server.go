@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/fomo-grid/grid/engine"
+	"github.com/fomo-grid/grid/internal/study"
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
@@ -120,14 +121,14 @@ func engineError(err error) error {
 }
 
 func (s *server) runJob(ctx context.Context, task *Task, stream grpc.ServerStream, log hclog.Logger) (*Result, error) {
-	if task.Kind != KindTrain && task.Kind != KindEval {
-		return nil, taskError("job %s: unknown kind %q (want %s or %s)", task.JobID, task.Kind, KindTrain, KindEval)
+	if task.Kind != study.KindTrain && task.Kind != study.KindEval {
+		return nil, taskError("job %s: unknown kind %q (want %s or %s)", task.JobID, task.Kind, study.KindTrain, study.KindEval)
 	}
 	variant, ok := engine.ParseVariant(task.Variant)
 	if !ok {
 		return nil, taskError("job %s: unknown variant %q (want full, noshared, noselect or nofilter)", task.JobID, task.Variant)
 	}
-	if task.Kind == KindTrain && (task.Prompt != "" || task.LogitsFile != "") {
+	if task.Kind == study.KindTrain && (task.Prompt != "" || task.LogitsFile != "") {
 		return nil, taskError("job %s: prompt and logits_file apply to eval tasks only", task.JobID)
 	}
 	if task.CheckpointIn != "" && task.Prompt != "" {
@@ -140,7 +141,7 @@ func (s *server) runJob(ctx context.Context, task *Task, stream grpc.ServerStrea
 		Shots:   task.Shots,
 		Seed:    task.Seed,
 	}
-	if task.Kind == KindTrain {
+	if task.Kind == study.KindTrain {
 		spec := engine.TrainSpec{
 			Model:        task.Model,
 			Data:         data,

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/fomo-grid/grid/engine"
+	"github.com/fomo-grid/grid/internal/study"
 	"github.com/hashicorp/go-hclog"
 )
 
@@ -51,7 +52,7 @@ func hostMain() {
 		os.Exit(1)
 	}
 	var once sync.Once
-	_, err = c.Run(context.Background(), Task{JobID: "host", Kind: KindTrain, Dataset: "hang"}, func(Progress) {
+	_, err = c.Run(context.Background(), Task{JobID: "host", Kind: study.KindTrain, Dataset: "hang"}, func(Progress) {
 		once.Do(func() { fmt.Printf("busy %d\n", c.PID()) })
 	})
 	fmt.Println("run returned:", err)
@@ -154,8 +155,8 @@ func readSpec(t *testing.T, dir string, spec any) {
 
 func trainTask(model string, dataset string) Task {
 	return Task{
-		JobID: "job-1", Kind: KindTrain, Model: model, DataRoot: "/data", Dataset: dataset,
-		Classes: engine.ClassesBase, Shots: 16, Seed: 3, NCtx: 4, WeightStd: 0.02, Epochs: 5,
+		JobID: "job-1", Kind: study.KindTrain, Model: model, DataRoot: "/data", Dataset: dataset,
+		Classes: study.ClassesBase, Shots: 16, Seed: 3, NCtx: 4, WeightStd: 0.02, Epochs: 5,
 		LR: 0.002, WarmupLR: 1e-5, WarmupEpochs: 1, Momentum: 0.9, WeightDecay: 5e-4,
 		BatchSize: 32, Variant: "noselect", CheckpointOut: "/ckpt/job-1.ckpt",
 	}
@@ -211,8 +212,8 @@ func TestEvalMapsTaskAndReportsSplit(t *testing.T) {
 	expectNoChildren(t)
 	c := startWorker(t)
 	model := t.TempDir()
-	task := Task{JobID: "job-2", Kind: KindEval, Model: model, DataRoot: "/data", Dataset: "ok",
-		Classes: engine.ClassesNew, Shots: 16, Seed: 2, Variant: "noshared", CheckpointIn: "/ckpt/job-1.ckpt"}
+	task := Task{JobID: "job-2", Kind: study.KindEval, Model: model, DataRoot: "/data", Dataset: "ok",
+		Classes: study.ClassesNew, Shots: 16, Seed: 2, Variant: "noshared", CheckpointIn: "/ckpt/job-1.ckpt"}
 
 	result, err := c.Run(runCtx(t), task, func(p Progress) { t.Errorf("unexpected progress %+v", p) })
 	if err != nil {
@@ -239,8 +240,8 @@ func TestEvalCarriesPromptAndLogitsFile(t *testing.T) {
 	expectNoChildren(t)
 	c := startWorker(t)
 	model := t.TempDir()
-	task := Task{JobID: "job-3", Kind: KindEval, Model: model, DataRoot: "/data", Dataset: "ok",
-		Classes: engine.ClassesAll, Prompt: "a blurry photo of a", LogitsFile: "/out/logits.csv"}
+	task := Task{JobID: "job-3", Kind: study.KindEval, Model: model, DataRoot: "/data", Dataset: "ok",
+		Classes: study.ClassesAll, Prompt: "a blurry photo of a", LogitsFile: "/out/logits.csv"}
 	if _, err := c.Run(runCtx(t), task, nil); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -260,7 +261,7 @@ func TestEvalCarriesPromptAndLogitsFile(t *testing.T) {
 // A task without the optional fields encodes exactly as it did before they
 // existed, which is why adding them kept ProtocolVersion.
 func TestOptionalTaskFieldsStayOffTheWire(t *testing.T) {
-	data, err := jsonCodec{}.Marshal(&Task{JobID: "j", Kind: KindEval})
+	data, err := jsonCodec{}.Marshal(&Task{JobID: "j", Kind: study.KindEval})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -317,11 +318,11 @@ func TestRefusedAndFailedJobsKeepTheWorker(t *testing.T) {
 	}{
 		{"engine error", trainTask("", "fail"), `fake engine: dataset "fail" has no images`},
 		{"unknown kind", Task{JobID: "j", Kind: "predict", Dataset: "ok"}, `unknown kind "predict"`},
-		{"unknown variant", Task{JobID: "j", Kind: KindEval, Dataset: "ok", Variant: "nosuch"}, `unknown variant "nosuch"`},
-		{"eval engine error", Task{JobID: "j", Kind: KindEval, Dataset: "fail"}, `dataset "fail" has no images`},
-		{"prompt on a train task", Task{JobID: "j", Kind: KindTrain, Dataset: "ok", Epochs: 1, Prompt: "a photo of a"}, "eval tasks only"},
-		{"logits on a train task", Task{JobID: "j", Kind: KindTrain, Dataset: "ok", Epochs: 1, LogitsFile: "/tmp/l.csv"}, "eval tasks only"},
-		{"checkpoint and prompt", Task{JobID: "j", Kind: KindEval, Dataset: "ok", CheckpointIn: "/ckpt", Prompt: "a photo of a"}, "a checkpoint or a prompt, not both"},
+		{"unknown variant", Task{JobID: "j", Kind: study.KindEval, Dataset: "ok", Variant: "nosuch"}, `unknown variant "nosuch"`},
+		{"eval engine error", Task{JobID: "j", Kind: study.KindEval, Dataset: "fail"}, `dataset "fail" has no images`},
+		{"prompt on a train task", Task{JobID: "j", Kind: study.KindTrain, Dataset: "ok", Epochs: 1, Prompt: "a photo of a"}, "eval tasks only"},
+		{"logits on a train task", Task{JobID: "j", Kind: study.KindTrain, Dataset: "ok", Epochs: 1, LogitsFile: "/tmp/l.csv"}, "eval tasks only"},
+		{"checkpoint and prompt", Task{JobID: "j", Kind: study.KindEval, Dataset: "ok", CheckpointIn: "/ckpt", Prompt: "a photo of a"}, "a checkpoint or a prompt, not both"},
 	} {
 		_, err := c.Run(ctx, tc.task, nil)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -557,7 +558,7 @@ func TestLargeMessagesAndLongTempDir(t *testing.T) {
 	c := startWorker(t)
 
 	root := strings.Repeat("r", 6<<20) // over gRPC's default 4 MiB limit
-	result, err := c.Run(runCtx(t), Task{JobID: "big", Kind: KindTrain, Dataset: "big", DataRoot: root}, nil)
+	result, err := c.Run(runCtx(t), Task{JobID: "big", Kind: study.KindTrain, Dataset: "big", DataRoot: root}, nil)
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -570,7 +571,7 @@ func TestNonFiniteNumbersCrossTheWire(t *testing.T) {
 	expectNoChildren(t)
 	c := startWorker(t)
 	var got []Progress
-	result, err := c.Run(runCtx(t), Task{JobID: "nan", Kind: KindTrain, Dataset: "diverge", Classes: "all"}, func(p Progress) {
+	result, err := c.Run(runCtx(t), Task{JobID: "nan", Kind: study.KindTrain, Dataset: "diverge", Classes: "all"}, func(p Progress) {
 		got = append(got, p)
 	})
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fomo-grid/grid/internal/study"
 	"github.com/fomo-grid/grid/results"
 )
 
@@ -243,10 +244,10 @@ targets = ["dtd"]
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(evs) != 1 || evs[0].Split != want.split || evs[0].Dataset != want.dataset || evs[0].Total != want.total {
+		if len(evs) != 1 || string(evs[0].Split) != want.split || evs[0].Dataset != want.dataset || evs[0].Total != want.total {
 			t.Errorf("%s: evaluations %+v, want one %s/%s over %d images", j.Name, evs, want.dataset, want.split, want.total)
 		}
-		if j.Kind == results.KindTrain {
+		if j.Kind == study.KindTrain {
 			ms, err := db.Metrics(j.ID)
 			if err != nil {
 				t.Fatal(err)

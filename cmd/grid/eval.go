@@ -16,6 +16,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/fomo-grid/grid/internal/study"
 	"github.com/fomo-grid/grid/orchestrator"
 	"github.com/fomo-grid/grid/worker"
 )
@@ -24,20 +25,20 @@ import (
 // Classification evaluator's numbers (Dassl's keys accuracy, error_rate,
 // macro_f1, in percent).
 type evalOutput struct {
-	Model      string  `json:"model"`
-	DataRoot   string  `json:"data_root"`
-	Dataset    string  `json:"dataset"`
-	Classes    string  `json:"classes"`
-	Variant    string  `json:"variant"`
-	Prompt     string  `json:"prompt,omitempty"`
-	Checkpoint string  `json:"checkpoint,omitempty"`
-	Job        string  `json:"job,omitempty"`
-	Total      int     `json:"total"`
-	Correct    int     `json:"correct"`
-	Accuracy   float64 `json:"accuracy"`
-	ErrorRate  float64 `json:"error_rate"`
-	MacroF1    float64 `json:"macro_f1"`
-	LogitsFile string  `json:"logits_file,omitempty"`
+	Model      string        `json:"model"`
+	DataRoot   string        `json:"data_root"`
+	Dataset    string        `json:"dataset"`
+	Classes    study.Classes `json:"classes"`
+	Variant    study.Variant `json:"variant"`
+	Prompt     string        `json:"prompt,omitempty"`
+	Checkpoint string        `json:"checkpoint,omitempty"`
+	Job        string        `json:"job,omitempty"`
+	Total      int           `json:"total"`
+	Correct    int           `json:"correct"`
+	Accuracy   float64       `json:"accuracy"`
+	ErrorRate  float64       `json:"error_rate"`
+	MacroF1    float64       `json:"macro_f1"`
+	LogitsFile string        `json:"logits_file,omitempty"`
 }
 
 // cmdEval tests a hand-written prompt or a learned checkpoint on the test
@@ -48,7 +49,7 @@ func cmdEval(args []string, stdout, stderr io.Writer) error {
 	model := fs.String("model", "", "model directory (weights and tokenizer); with --job, the grid's")
 	dataRoot := fs.String("data-root", "", "directory holding one folder per dataset; with --job, the grid's")
 	dataset := fs.String("dataset", "", "dataset whose test split is classified; with --job, the job's")
-	classes := fs.String("classes", "all", "which classes: all, base or new")
+	classes := fs.String("classes", string(study.ClassesAll), "which classes: all, base or new")
 	promptText := fs.String("prompt", "", `hand-written context put before each class name, e.g. "a photo of a"`)
 	checkpoint := fs.String("checkpoint", "", "learned checkpoint (.safetensors) written by a train job")
 	jobID := fs.String("job", "", "ID (or unique ID prefix) of a train job of the grid file")
@@ -84,7 +85,7 @@ func cmdEval(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("eval: a grid file (%s) is read only with --job", file)
 	}
 
-	variant := ""
+	var variant study.Variant
 	if given["job"] {
 		job, err := resolveJob(file, *jobID)
 		if err != nil {
@@ -103,15 +104,15 @@ func cmdEval(args []string, stdout, stderr io.Writer) error {
 		// The job's own variant decides how tokens are selected from
 		// its scores; --noshared can only drop the visual prompts.
 		variant = job.variant
-		if *noShared && variant != "" && variant != "full" && variant != "noshared" {
+		if *noShared && variant != "" && variant != study.VariantFull && variant != study.VariantNoShared {
 			return fmt.Errorf("eval: --noshared: job %s was trained as variant %s, and a test runs one variant", job.id, variant)
 		}
 	}
 	if *noShared {
-		variant = "noshared"
+		variant = study.VariantNoShared
 	}
 	if variant == "" {
-		variant = "full"
+		variant = study.VariantFull
 	}
 
 	if *model == "" {
@@ -123,8 +124,8 @@ func cmdEval(args []string, stdout, stderr io.Writer) error {
 	if *dataset == "" {
 		return errors.New("eval: --dataset is required (for example --dataset demo)")
 	}
-	switch *classes {
-	case "all", "base", "new":
+	switch study.Classes(*classes) {
+	case study.ClassesAll, study.ClassesBase, study.ClassesNew:
 	default:
 		return fmt.Errorf("eval: --classes %q: want all, base or new", *classes)
 	}
@@ -155,11 +156,11 @@ func cmdEval(args []string, stdout, stderr io.Writer) error {
 
 	task := worker.Task{
 		JobID:        "eval",
-		Kind:         worker.KindEval,
+		Kind:         study.KindEval,
 		Model:        *model,
 		DataRoot:     *dataRoot,
 		Dataset:      *dataset,
-		Classes:      *classes,
+		Classes:      study.Classes(*classes),
 		Variant:      variant,
 		CheckpointIn: *checkpoint,
 		Prompt:       *promptText,
@@ -231,7 +232,7 @@ type evalJob struct {
 	id, name                 string
 	checkpoint               string
 	model, dataRoot, dataset string
-	variant                  string
+	variant                  study.Variant
 }
 
 // resolveJob finds a train job of the grid file by ID (or unique ID prefix)
@@ -260,9 +261,7 @@ func resolveJob(gridFile, id string) (evalJob, error) {
 		return evalJob{}, fmt.Errorf("eval: --job %s: %d jobs of %s start with it; give more digits", id, len(matches), gridFile)
 	}
 	j := s.Grid.Jobs[matches[0]]
-	// The orchestrator hands a job's kind to its worker as Task.Kind, so the
-	// two spell it alike.
-	if j.Config.Kind != worker.KindTrain {
+	if j.Config.Kind != study.KindTrain {
 		return evalJob{}, fmt.Errorf("eval: --job %s (%s) is an eval job and has no checkpoint; its train job is %s", j.ID, j.Name, j.Config.Source)
 	}
 	ckpt, err := filepath.Abs(s.CheckpointPath(j.ID))

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/fomo-grid/grid/engine"
+	"github.com/fomo-grid/grid/internal/study"
 )
 
 // writeVariantImages writes a real tiny JPEG at each path (relative to dir),
@@ -261,11 +261,11 @@ func TestTestOnlyDatasetRefusesTraining(t *testing.T) {
 		t.Errorf("shots 0: %v", err)
 	}
 
-	for _, which := range []string{engine.ClassesBase, engine.ClassesNew} {
+	for _, which := range []study.Classes{study.ClassesBase, study.ClassesNew} {
 		_, err := SubsampleClasses(ds, which)
 		wantErr(t, err, "imagenet_a", "test-only", `"all"`)
 	}
-	all, err := SubsampleClasses(ds, engine.ClassesAll)
+	all, err := SubsampleClasses(ds, study.ClassesAll)
 	if err != nil || len(all.Test) != 2 || all.NumClasses() != 2 {
 		t.Errorf("classes all: %v", err)
 	}

@@ -13,7 +13,7 @@ import (
 	"slices"
 	"sort"
 
-	"github.com/fomo-grid/grid/engine"
+	"github.com/fomo-grid/grid/internal/study"
 )
 
 // fewShotStream is the PCG stream of few-shot sampling, so that the same seed
@@ -194,19 +194,19 @@ func loadFewShot(out, ds *Dataset, b []byte) error {
 // order in Train, Val and Test (items of other labels are dropped), and
 // ClassNames are taken from the relabelled Train items. "base" and "new" on
 // a test-only dataset (an ImageNet variant) are an error.
-func SubsampleClasses(ds *Dataset, which string) (*Dataset, error) {
+func SubsampleClasses(ds *Dataset, which study.Classes) (*Dataset, error) {
 	switch which {
-	case engine.ClassesAll:
+	case study.ClassesAll:
 		return ds, nil
-	case engine.ClassesBase, engine.ClassesNew:
+	case study.ClassesBase, study.ClassesNew:
 	default:
-		return nil, fmt.Errorf("classes %q: want %q, %q or %q", which, engine.ClassesBase, engine.ClassesNew, engine.ClassesAll)
+		return nil, fmt.Errorf("classes %q: want %q, %q or %q", which, study.ClassesBase, study.ClassesNew, study.ClassesAll)
 	}
 	// CoOp's variant loaders ignore SUBSAMPLE_CLASSES and test on every
 	// class, so base/new has no reference meaning for them; refusing it beats
 	// silently testing all classes under a "new" label.
 	if ds.TestOnly {
-		return nil, fmt.Errorf("dataset %s is test-only: it has no training split to divide into base and new classes (use classes = %q)", ds.Name, engine.ClassesAll)
+		return nil, fmt.Errorf("dataset %s is test-only: it has no training split to divide into base and new classes (use classes = %q)", ds.Name, study.ClassesAll)
 	}
 	seen := map[int]bool{}
 	var labels []int
@@ -222,7 +222,7 @@ func SubsampleClasses(ds *Dataset, which string) (*Dataset, error) {
 	sort.Ints(labels)
 	m := (len(labels) + 1) / 2
 	kept := labels[:m]
-	if which == engine.ClassesNew {
+	if which == study.ClassesNew {
 		kept = labels[m:]
 	}
 	relabel := make(map[int]int, len(kept))

@@ -24,6 +24,7 @@ import (
 	"github.com/fomo-grid/grid/engine/safetensors"
 	"github.com/fomo-grid/grid/engine/tokenizer"
 	"github.com/fomo-grid/grid/engine/trainer"
+	"github.com/fomo-grid/grid/internal/study"
 )
 
 // fixtures is where engine/reference/dpt_reference.py writes, relative to
@@ -302,7 +303,7 @@ func TestForward(t *testing.T) {
 		cs := fx.Cases[name]
 		t.Run(name, func(t *testing.T) {
 			p := name + "/"
-			v, ok := engine.ParseVariant(cs.Variant)
+			v, ok := engine.ParseVariant(study.Variant(cs.Variant))
 			if !ok {
 				t.Fatalf("unknown variant %q", cs.Variant)
 			}
@@ -387,7 +388,7 @@ func TestResidualStreams(t *testing.T) {
 	if !ok {
 		t.Fatalf("forward.json has no case %q", streamCase)
 	}
-	v, ok := engine.ParseVariant(cs.Variant)
+	v, ok := engine.ParseVariant(study.Variant(cs.Variant))
 	if !ok || v.NoShared {
 		t.Fatalf("case %q: variant %q, want one with visual prompts", streamCase, cs.Variant)
 	}
@@ -886,7 +887,7 @@ func TestEvaluation(t *testing.T) {
 
 		spec := run.spec
 		spec.Model = modelDir
-		spec.Data = engine.DataSpec{Dataset: fx.Dataset, Root: filepath.Join(fixtures, fx.Root), Classes: engine.ClassesAll}
+		spec.Data = engine.DataSpec{Dataset: fx.Dataset, Root: filepath.Join(fixtures, fx.Root), Classes: study.ClassesAll}
 		ev, err := tr.Evaluate(context.Background(), spec)
 		if err != nil {
 			t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 	"github.com/fomo-grid/grid/engine"
 	"github.com/fomo-grid/grid/engine/data"
 	"github.com/fomo-grid/grid/engine/demo"
+	"github.com/fomo-grid/grid/internal/study"
 )
 
 func TestClassifyIsSklearnMacroF1OverTrueLabels(t *testing.T) {
@@ -104,7 +105,7 @@ func TestEvaluateWritesTheLogitsItClassifiedBy(t *testing.T) {
 	tr := &Trainer{CacheDir: filepath.Join(root, "cache")}
 	spec := engine.EvalSpec{
 		Model:  filepath.Join(root, demo.ModelDir),
-		Data:   engine.DataSpec{Dataset: data.DemoName, Root: filepath.Join(root, demo.DataDir), Classes: engine.ClassesAll},
+		Data:   engine.DataSpec{Dataset: data.DemoName, Root: filepath.Join(root, demo.DataDir), Classes: study.ClassesAll},
 		Prompt: "a photo of a",
 	}
 	evaluate := func(prompt, name string) (engine.Evaluation, []byte) {
