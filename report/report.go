@@ -14,6 +14,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/fomo-grid/grid/internal/atomicfile"
 	"github.com/fomo-grid/grid/internal/study"
 	"github.com/fomo-grid/grid/results"
 )
@@ -159,30 +160,10 @@ func (o *output) figure(base string, fig *figure, buildErr error) string {
 	return base
 }
 
-// writeFileAtomic writes data to a temporary file beside path and renames it
-// into place, so a reader never sees half a file.
+// writeFileAtomic writes data to path, mode 0644, so that a reader never
+// sees half a file (atomicfile).
 func writeFileAtomic(path string, data []byte) error {
-	dir, base := filepath.Split(path)
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // no-op after the rename
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+	return atomicfile.WriteFile(path, data, 0o644)
 }
 
 // groupByDataset splits cells by dataset (in order of first appearance),

@@ -91,7 +91,7 @@ func (c *Cache) Load(path string, mode ResizeMode, size int) (*Image, error) {
 	}
 	c.decodes.Add(1)
 	img := Prepare(src, mode, size)
-	if err := writeFileAtomic(file, encodeCached(img)); err != nil {
+	if err := writeRebuildable(file, encodeCached(img)); err != nil {
 		return nil, fmt.Errorf("image cache: %w", err)
 	}
 	return img, nil

@@ -178,7 +178,7 @@ func writeDemo(root string, st demoStyle) error {
 		if have, err := os.ReadFile(p); err == nil && bytes.Equal(have, want) {
 			continue
 		}
-		if err := writeFileAtomic(p, want); err != nil {
+		if err := writeRebuildable(p, want); err != nil {
 			return fmt.Errorf("demo dataset: %w", err)
 		}
 	}

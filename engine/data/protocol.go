@@ -13,6 +13,7 @@ import (
 	"slices"
 	"sort"
 
+	"github.com/fomo-grid/grid/internal/atomicfile"
 	"github.com/fomo-grid/grid/internal/study"
 )
 
@@ -250,32 +251,22 @@ func SubsampleClasses(ds *Dataset, which study.Classes) (*Dataset, error) {
 	return &out, nil
 }
 
-// writeFileAtomic writes b to path through a temporary file in the same
-// folder and a rename, so readers see either no file or the whole file.
+// writeFileAtomic makes path's folder and writes b to path atomically and
+// durably, mode 0644 (atomicfile), so readers see either no file or the
+// whole file, also after a crash.
 func writeFileAtomic(path string, b []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(path)+"-*")
-	if err != nil {
+	return atomicfile.WriteFile(path, b, 0o644)
+}
+
+// writeRebuildable is writeFileAtomic for files whose reader checks them and
+// rebuilds them when missing or wrong (cached images, the demo dataset):
+// atomic, not fsynced (atomicfile.WriteRebuildable).
+func writeRebuildable(path string, b []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	tmp := f.Name()
-	_, werr := f.Write(b)
-	cerr := f.Close()
-	if werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Chmod(tmp, 0o644)
-	}
-	if werr == nil {
-		werr = os.Rename(tmp, path)
-	}
-	if werr != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, werr)
-	}
-	return nil
+	return atomicfile.WriteRebuildable(path, b, 0o644)
 }

@@ -13,8 +13,9 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"slices"
+
+	"github.com/fomo-grid/grid/internal/atomicfile"
 )
 
 // Tensor is a dense row-major float32 array. A scalar has an empty Shape and
@@ -285,9 +286,8 @@ func Float16ToFloat32(bits uint16) float32 {
 }
 
 // Write stores tensors as F32 (sorted by name, contiguous) with the given
-// metadata (nil for none). It writes a temporary file in the same directory,
-// syncs it and renames it over path, so readers see either the old file or
-// the complete new one.
+// metadata (nil for none), mode 0644, atomically (atomicfile): readers see
+// either the old file or the complete new one.
 func Write(path string, tensors map[string]Tensor, metadata map[string]string) (err error) {
 	names := make([]string, 0, len(tensors))
 	for n := range tensors {
@@ -330,53 +330,28 @@ func Write(path string, tensors map[string]Tensor, metadata map[string]string) (
 		headerJSON = append(headerJSON, ' ')
 	}
 
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("safetensors: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
+	err = atomicfile.Write(path, 0o644, func(w io.Writer) error {
+		var lenBuf [8]byte
+		binary.LittleEndian.PutUint64(lenBuf[:], uint64(len(headerJSON)))
+		if _, err := w.Write(lenBuf[:]); err != nil {
+			return err
 		}
-	}()
-	werr := func(e error) error { return fmt.Errorf("safetensors: writing %s: %w", path, e) }
-	var lenBuf [8]byte
-	binary.LittleEndian.PutUint64(lenBuf[:], uint64(len(headerJSON)))
-	if _, err := tmp.Write(lenBuf[:]); err != nil {
-		return werr(err)
-	}
-	if _, err := tmp.Write(headerJSON); err != nil {
-		return werr(err)
-	}
-	buf := make([]byte, 0, 1<<16)
-	for _, n := range names {
-		for _, v := range tensors[n].Data {
-			buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(v))
-			if len(buf) == cap(buf) {
-				if _, err := tmp.Write(buf); err != nil {
-					return werr(err)
+		if _, err := w.Write(headerJSON); err != nil {
+			return err
+		}
+		var word [4]byte
+		for _, n := range names {
+			for _, v := range tensors[n].Data {
+				binary.LittleEndian.PutUint32(word[:], math.Float32bits(v))
+				if _, err := w.Write(word[:]); err != nil {
+					return err
 				}
-				buf = buf[:0]
 			}
 		}
-	}
-	if _, err := tmp.Write(buf); err != nil {
-		return werr(err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return werr(err)
-	}
-	if err := tmp.Close(); err != nil {
-		return werr(err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return werr(err)
-	}
-	// Sync the directory so the rename itself survives a crash.
-	if dir, derr := os.Open(filepath.Dir(path)); derr == nil {
-		dir.Sync()
-		dir.Close()
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("safetensors: %w", err)
 	}
 	return nil
 }

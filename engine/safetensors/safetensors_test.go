@@ -79,6 +79,10 @@ func TestWriteReplacesAtomicallyAndKeepsOldFileOnError(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(got["x"].Data, []float32{2, 3}) {
 		t.Fatalf("after overwrite: %v, %v", got, err)
 	}
+	// A checkpoint is shared like any result file, not private (0600).
+	if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o644 {
+		t.Fatalf("checkpoint mode: %v %v, want 0644", st.Mode(), err)
+	}
 	err = Write(path, map[string]Tensor{"bad.weight": {Shape: []int{2, 2}, Data: []float32{1}}}, nil)
 	if err == nil || !strings.Contains(err.Error(), "bad.weight") || !strings.Contains(err.Error(), path) {
 		t.Fatalf("mismatched shape: error %v, want one naming the file and bad.weight", err)

@@ -4,9 +4,10 @@ import (
 	"bufio"
 	"compress/gzip"
 	"fmt"
-	"os"
-	"path/filepath"
+	"io"
 	"sort"
+
+	"github.com/fomo-grid/grid/internal/atomicfile"
 )
 
 // Merge is one BPE merge in byte-symbol form: the line "Left Right" of a
@@ -101,7 +102,7 @@ func TrainBPE(corpus []string, numMerges int) []Merge {
 
 // WriteBPE writes merges as a gzip-compressed file in OpenAI's
 // bpe_simple_vocab_16e6.txt.gz format (a header line, then "left right"
-// lines), atomically: it writes a temporary file beside path and renames it.
+// lines), atomically (atomicfile), mode 0644.
 // Load of the file, and simple_tokenizer.py too, give the vocabulary the
 // merges define: 512 byte tokens, one token per merge, SOT and EOT.
 func WriteBPE(path string, merges []Merge) (err error) {
@@ -110,40 +111,21 @@ func WriteBPE(path string, merges []Merge) (err error) {
 			return fmt.Errorf("tokenizer: merge %d (%q %q) is not made of BPE byte symbols", i, m.Left, m.Right)
 		}
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("tokenizer: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
+	err = atomicfile.Write(path, 0o644, func(w io.Writer) error {
+		zw := gzip.NewWriter(w)
+		bw := bufio.NewWriter(zw)
+		// No newline after the last merge: simple_tokenizer splits the
+		// file on "\n" and would read a final empty line as an empty merge.
+		fmt.Fprintf(bw, "#version: 0.2 (%d merges)", len(merges))
+		for _, m := range merges {
+			fmt.Fprintf(bw, "\n%s %s", m.Left, m.Right)
 		}
-	}()
-	zw := gzip.NewWriter(tmp)
-	bw := bufio.NewWriter(zw)
-	// No newline after the last merge: simple_tokenizer splits the file on
-	// "\n" and would read a final empty line as an empty merge.
-	fmt.Fprintf(bw, "#version: 0.2 (%d merges)", len(merges))
-	for _, m := range merges {
-		fmt.Fprintf(bw, "\n%s %s", m.Left, m.Right)
-	}
-	if err = bw.Flush(); err != nil {
-		return fmt.Errorf("tokenizer: writing %s: %w", path, err)
-	}
-	if err = zw.Close(); err != nil {
-		return fmt.Errorf("tokenizer: writing %s: %w", path, err)
-	}
-	if err = tmp.Sync(); err != nil {
-		return fmt.Errorf("tokenizer: writing %s: %w", path, err)
-	}
-	if err = tmp.Chmod(0o644); err != nil {
-		return fmt.Errorf("tokenizer: %w", err)
-	}
-	if err = tmp.Close(); err != nil {
-		return fmt.Errorf("tokenizer: writing %s: %w", path, err)
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
+		if err := bw.Flush(); err != nil {
+			return err
+		}
+		return zw.Close()
+	})
+	if err != nil {
 		return fmt.Errorf("tokenizer: %w", err)
 	}
 	return nil
