@@ -3,14 +3,13 @@ package dpt
 import (
 	"math"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/fomo-grid/grid/engine"
 	"github.com/fomo-grid/grid/engine/tokenizer"
+	"github.com/fomo-grid/grid/internal/testvocab"
 )
 
 // toyCodec decodes by concatenation and encodes by greedy longest match
@@ -211,17 +210,7 @@ func TestArgsortDescendingIsStable(t *testing.T) {
 
 func realTokenizer(t *testing.T) *tokenizer.Tokenizer {
 	t.Helper()
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		if filepath.Dir(dir) == dir {
-			t.Fatal("no go.mod above the test directory")
-		}
-		dir = filepath.Dir(dir)
-	}
-	tok, err := tokenizer.Load(filepath.Join(dir, "..", "shared", "clip", "bpe_simple_vocab_16e6.txt.gz"))
+	tok, err := tokenizer.Load(testvocab.Path(t))
 	if err != nil {
 		t.Fatal(err)
 	}

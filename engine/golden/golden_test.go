@@ -25,6 +25,7 @@ import (
 	"github.com/fomo-grid/grid/engine/tokenizer"
 	"github.com/fomo-grid/grid/engine/trainer"
 	"github.com/fomo-grid/grid/internal/study"
+	"github.com/fomo-grid/grid/internal/testvocab"
 )
 
 // fixtures is where engine/reference/dpt_reference.py writes, relative to
@@ -39,20 +40,11 @@ var (
 		return tokenizer.Load(filepath.Join(modelDir, "bpe_vocab.txt.gz"))
 	})
 	loadReal = sync.OnceValues(func() (*tokenizer.Tokenizer, error) {
-		dir, err := os.Getwd()
-		if err != nil {
-			return nil, err
+		path, looked := testvocab.Find()
+		if path == "" {
+			return nil, fmt.Errorf("%s not found in %v", testvocab.FileName, looked)
 		}
-		for {
-			if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-				break
-			}
-			if filepath.Dir(dir) == dir {
-				return nil, errors.New("no go.mod above the test directory")
-			}
-			dir = filepath.Dir(dir)
-		}
-		return tokenizer.Load(filepath.Join(dir, "..", "shared", "clip", "bpe_simple_vocab_16e6.txt.gz"))
+		return tokenizer.Load(path)
 	})
 )
 
@@ -74,13 +66,15 @@ func smallTokenizer(t *testing.T) *tokenizer.Tokenizer {
 	return tok
 }
 
-// realTokenizer is OpenAI's vocabulary from ../shared/clip (test data that
-// CI provides; never committed).
+// realTokenizer is OpenAI's vocabulary, wherever the user or CI keeps it
+// (internal/testvocab: CI has it in ../shared/clip; it is never committed).
+// Without it the test is skipped, saying how to get it (failed under CI).
 func realTokenizer(t *testing.T) *tokenizer.Tokenizer {
 	t.Helper()
+	testvocab.Path(t)
 	tok, err := loadReal()
 	if err != nil {
-		t.Fatalf("OpenAI's BPE file must be present for the tests: %v", err)
+		t.Fatal(err)
 	}
 	return tok
 }
@@ -613,11 +607,18 @@ func TestAlgorithm1(t *testing.T) {
 	if len(fx.Cases) < 300 {
 		t.Fatalf("select.json has %d cases, want at least 300", len(fx.Cases))
 	}
-	toks := map[string]dpt.Codec{"small": smallTokenizer(t), "real": realTokenizer(t)}
+	toks := map[string]dpt.Codec{"small": smallTokenizer(t)}
+	if _, err := loadReal(); err == nil {
+		toks["real"] = realTokenizer(t)
+	}
 	counts, steps := map[string]int{}, map[string]int{}
-	var traced, errs, quirk int
+	var traced, errs, quirk, withoutVocab int
 	for n, cs := range fx.Cases {
 		tok := toks[cs.Vocab]
+		if tok == nil && cs.Vocab == "real" {
+			withoutVocab++ // checked after the small vocabulary's cases
+			continue
+		}
 		if tok == nil {
 			t.Fatalf("case %d: unknown vocabulary %q", n, cs.Vocab)
 		}
@@ -669,6 +670,10 @@ func TestAlgorithm1(t *testing.T) {
 	}
 	t.Logf("Algorithm 1: %d matrices %v; %d with round-trip failures, matrices per step taken %v, %d where the rank-index quirk changes the result, %d reference errors (over 3 variants); all agree exactly unless reported above",
 		len(fx.Cases), counts, traced, steps, quirk, errs)
+	if withoutVocab > 0 {
+		t.Logf("%d cases need OpenAI's vocabulary", withoutVocab)
+		realTokenizer(t) // skips, saying how to get it (fails under CI=true)
+	}
 }
 
 // --- Tokenizer pairs.

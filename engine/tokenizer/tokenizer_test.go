@@ -8,31 +8,16 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/fomo-grid/grid/internal/testvocab"
 )
 
-// realVocabPath finds OpenAI's BPE file in ../shared/clip relative to the
-// repository root (the directory holding go.mod). CI provides it.
+// realVocabPath is OpenAI's BPE file, wherever the user or CI keeps it
+// (internal/testvocab); the test is skipped, saying how to get it, if it is
+// nowhere.
 func realVocabPath(t *testing.T) string {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test directory")
-		}
-		dir = parent
-	}
-	path := filepath.Join(dir, "..", "shared", "clip", "bpe_simple_vocab_16e6.txt.gz")
-	if _, err := os.Stat(path); err != nil {
-		t.Fatalf("OpenAI's BPE file must be present for the tests: %v", err)
-	}
-	return path
+	return testvocab.Path(t)
 }
 
 var (
