@@ -80,8 +80,11 @@ type EvalSpec struct {
 	Model      string   `json:"model"`
 	Data       DataSpec `json:"data"`
 	Checkpoint string   `json:"checkpoint,omitempty"` // learned prompt; empty means Prompt
-	Prompt     string   `json:"prompt,omitempty"`     // e.g. "a photo of a"
-	Variant    Variant  `json:"variant"`              // test-time switches (NoShared for projection-free transfer)
+	// Prompt is a hand-written prompt: context words put before each class
+	// name ("a photo of a" gives "a photo of a dog."), or a template with
+	// {} where the name goes ("a photo of a {}, a type of pet.").
+	Prompt  string  `json:"prompt,omitempty"`
+	Variant Variant `json:"variant"` // test-time switches (NoShared for projection-free transfer)
 	// LogitsFile, when set, is the CSV the evaluation writes (atomically)
 	// with one row per test image in split order: its path relative to the
 	// dataset directory, its label, and the logit of every class

@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -101,6 +103,10 @@ func (f fakeEngine) Train(ctx context.Context, s engine.TrainSpec, progress func
 }
 
 func (f fakeEngine) Evaluate(ctx context.Context, s engine.EvalSpec) (engine.Evaluation, error) {
+	if s.Checkpoint == "" {
+		f.log("zeroshot " + s.Data.Dataset + " " + string(s.Data.Classes) + " " + s.Prompt)
+		return engine.Evaluation{Total: 10, Correct: 5, Accuracy: 50, MacroF1: 45}, nil
+	}
 	f.log("eval " + s.Checkpoint + " " + string(s.Data.Classes))
 	if _, err := os.Stat(s.Checkpoint); err != nil {
 		return engine.Evaluation{}, err
@@ -433,5 +439,46 @@ func TestSecondRunOnSameDirectoryIsRefused(t *testing.T) {
 	defer unlock()
 	if _, err := lockRunDir(dir); err == nil || !strings.Contains(err.Error(), "another `grid run`") {
 		t.Fatalf("second lock: %v", err)
+	}
+}
+
+// A zeroshot experiment's jobs reach the engine as evaluations of the
+// template, with no checkpoint and nothing to wait for.
+func TestZeroShotJobsEvaluateTheTemplate(t *testing.T) {
+	dir := t.TempDir()
+	setEnv(t, dir)
+	g := writeGrid(t, dir, 1, 0)
+	src, err := os.ReadFile(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src = append(src, "[[experiment]]\nname = \"zs\"\nprotocol = \"zeroshot\"\ndatasets = [\"dtd\"]\n"...)
+	if err := os.WriteFile(g, src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	sum, err := s.Run(context.Background(), Options{Workers: 1, WorkerCommand: workerCommand})
+	if err != nil || sum.Err() != nil || sum.Done != 4 {
+		t.Fatalf("run: %+v %v", sum, err)
+	}
+	var zs []string
+	for _, c := range calls(t, dir) {
+		if strings.HasPrefix(c, "zeroshot ") {
+			zs = append(zs, c)
+		}
+	}
+	sort.Strings(zs)
+	want := []string{"zeroshot dtd base {} texture.", "zeroshot dtd new {} texture."}
+	if !reflect.DeepEqual(zs, want) {
+		t.Errorf("zero-shot engine calls %q, want %q", zs, want)
+	}
+	for _, j := range jobsByState(t, s)[results.StateDone] {
+		if j.Name == "zs/dtd/new" && j.HarmonicMean != nil {
+			t.Errorf("%s: a zero-shot job has no train job to complete a harmonic mean with, stored %v", j.Name, *j.HarmonicMean)
+		}
 	}
 }

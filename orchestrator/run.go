@@ -267,7 +267,7 @@ func (s *Session) runOnce(ctx context.Context, w *workerSlot, job sweeps.Job, di
 	if len(res.TokenIDs) > 0 || res.Prompt != "" {
 		c.Prompt = &results.Prompt{TokenIDs: res.TokenIDs, Text: res.Prompt}
 	}
-	if job.Config.Kind == study.KindEval && job.Config.Classes == study.ClassesNew && len(c.Evaluations) == 1 {
+	if job.Config.Kind == study.KindEval && job.Config.Source != "" && job.Config.Classes == study.ClassesNew && len(c.Evaluations) == 1 {
 		if hm, ok := s.harmonicMean(job.Config.Source, c.Evaluations[0].Accuracy); ok {
 			c.HarmonicMean = &hm
 		}
@@ -330,6 +330,10 @@ func (s *Session) task(job sweeps.Job) (worker.Task, error) {
 			return t, err
 		}
 	case study.KindEval:
+		if c.Source == "" { // zero-shot: CLIP with a hand-written template
+			t.Prompt = c.Template
+			return t, nil
+		}
 		t.CheckpointIn, _ = filepath.Abs(s.CheckpointPath(c.Source))
 		if _, err := os.Stat(t.CheckpointIn); err != nil {
 			return t, fmt.Errorf("checkpoint of upstream job %s: %w", c.Source, err)

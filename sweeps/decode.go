@@ -33,6 +33,10 @@ type experiment struct {
 	excludes  []exclude
 	overrides map[string]map[int]value // dataset -> parameter -> value
 
+	// zeroshot
+	template  string          // "" means each dataset's default template
+	classList []study.Classes // the classes each dataset is tested on
+
 	// transfer
 	source       string // the experiment named by from
 	targets      []string
@@ -337,6 +341,8 @@ func (d *decoder) decodeFile(doc map[string]any) (*gridFile, error) {
 			return nil, e.from.errorf("no experiment named %q in this file", e.source)
 		case source.protocol == study.ProtocolTransfer:
 			return nil, e.from.errorf("experiment %q is itself a transfer; from must name a train or base2new experiment", e.source)
+		case source.protocol == study.ProtocolZeroShot:
+			return nil, e.from.errorf("experiment %q is zero-shot and trains nothing; from must name a train or base2new experiment", e.source)
 		}
 	}
 	return f, nil
@@ -399,13 +405,14 @@ func (d *decoder) decodeGrid(s scope, v any, f *gridFile) error {
 	return nil
 }
 
-var protocols = []study.Protocol{study.ProtocolBase2New, study.ProtocolTrain, study.ProtocolTransfer}
+var protocols = []study.Protocol{study.ProtocolBase2New, study.ProtocolTrain, study.ProtocolTransfer, study.ProtocolZeroShot}
 
 // experimentKeys lists the keys each protocol accepts besides name and protocol.
 var experimentKeys = map[study.Protocol][]string{
 	study.ProtocolBase2New: {"datasets", "variants", "set", "axes", "zip", "exclude", "dataset"},
 	study.ProtocolTrain:    {"datasets", "variants", "set", "axes", "zip", "exclude", "dataset", "classes"},
 	study.ProtocolTransfer: {"from", "targets", "variant", "classes"},
+	study.ProtocolZeroShot: {"datasets", "classes", "template"},
 }
 
 func (d *decoder) decodeExperiment(s scope, t map[string]any, firstLine map[string]int) (*experiment, error) {
@@ -467,7 +474,7 @@ func (d *decoder) decodeExperiment(s scope, t map[string]any, firstLine map[stri
 		var err error
 		switch k {
 		case "datasets":
-			e.datasets, err = ks.stringList(t[k], validDataset(true))
+			e.datasets, err = ks.stringList(t[k], validDataset(e.protocol != study.ProtocolZeroShot))
 		case "targets":
 			e.targets, err = ks.stringList(t[k], validDataset(false))
 		case "variants":
@@ -476,11 +483,17 @@ func (d *decoder) decodeExperiment(s scope, t map[string]any, firstLine map[stri
 			e.variant, err = oneOf(ks, t[k], "variant", append([]study.Variant{study.VariantFull}, study.Ablations...))
 			e.variantGiven = true
 		case "classes":
+			if e.protocol == study.ProtocolZeroShot {
+				e.classList, err = decodeClassList(ks, t[k])
+				break
+			}
 			allowed := []study.Classes{study.ClassesBase, study.ClassesAll}
 			if e.protocol == study.ProtocolTransfer {
 				allowed = []study.Classes{study.ClassesAll, study.ClassesBase, study.ClassesNew}
 			}
 			e.classes, err = oneOf(ks, t[k], "classes", allowed)
+		case "template":
+			e.template, err = decodeTemplate(ks, t[k])
 		case "from":
 			e.source, err = ks.str(t[k])
 			e.from = ks
@@ -507,22 +520,11 @@ func (d *decoder) decodeExperiment(s scope, t map[string]any, firstLine map[stri
 		}
 	}
 
-	if e.protocol == study.ProtocolTransfer {
-		for _, required := range []string{"from", "targets"} {
-			if _, ok := t[required]; !ok {
-				return nil, s.child(required).errorf("missing")
-			}
-		}
-		if e.classes != "" && e.classes != study.ClassesAll {
-			// The ImageNet variants have no class halves: CoOp tests
-			// every class of them whatever SUBSAMPLE_CLASSES says.
-			for _, ds := range e.targets {
-				if contains(testOnlyDatasets, ds) {
-					return nil, s.child("classes").errorf("%q cannot apply to target %s, a test-only dataset evaluated on all its classes", e.classes, ds)
-				}
-			}
-		}
-		return e, nil
+	switch e.protocol {
+	case study.ProtocolTransfer:
+		return e, e.checkTransfer(s, t)
+	case study.ProtocolZeroShot:
+		return e, e.checkZeroShot(s, t)
 	}
 	if _, ok := t["datasets"]; !ok {
 		return nil, s.child("datasets").errorf("missing")
@@ -542,6 +544,84 @@ func (d *decoder) decodeExperiment(s scope, t map[string]any, firstLine map[stri
 		}
 	}
 	return e, nil
+}
+
+// checkTransfer checks what a transfer experiment's keys say together.
+func (e *experiment) checkTransfer(s scope, t map[string]any) error {
+	for _, required := range []string{"from", "targets"} {
+		if _, ok := t[required]; !ok {
+			return s.child(required).errorf("missing")
+		}
+	}
+	if e.classes != "" && e.classes != study.ClassesAll {
+		if err := checkWholeClasses(s.child("classes"), e.classes, e.targets); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkWholeClasses refuses a class half of a test-only dataset: CoOp's
+// loaders of the ImageNet variants test every class whatever
+// SUBSAMPLE_CLASSES says, so the halves have no reference meaning.
+func checkWholeClasses(s scope, classes study.Classes, datasets []string) error {
+	for _, ds := range datasets {
+		if contains(testOnlyDatasets, ds) {
+			return s.errorf("%q cannot apply to %s, a test-only dataset evaluated on all its classes", classes, ds)
+		}
+	}
+	return nil
+}
+
+// checkZeroShot checks a zeroshot experiment: it needs datasets, and tests
+// each on its base and new classes unless classes says otherwise.
+func (e *experiment) checkZeroShot(s scope, t map[string]any) error {
+	if _, ok := t["datasets"]; !ok {
+		return s.child("datasets").errorf("missing")
+	}
+	if e.classList == nil {
+		e.classList = []study.Classes{study.ClassesBase, study.ClassesNew}
+	}
+	for _, c := range e.classList {
+		if c != study.ClassesAll {
+			if err := checkWholeClasses(s.child("classes"), c, e.datasets); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// decodeClassList reads a zeroshot experiment's classes: one of base, new
+// and all, or a list of them.
+func decodeClassList(s scope, v any) ([]study.Classes, error) {
+	allowed := []study.Classes{study.ClassesBase, study.ClassesNew, study.ClassesAll}
+	if _, one := v.(string); one {
+		c, err := oneOf(s, v, "classes", allowed)
+		return []study.Classes{c}, err
+	}
+	list, err := s.stringList(v, func(es scope, x string) error {
+		_, err := oneOf(es, x, "classes", allowed)
+		return err
+	})
+	out := make([]study.Classes, len(list))
+	for i, x := range list {
+		out[i] = study.Classes(x)
+	}
+	return out, err
+}
+
+// decodeTemplate reads a zero-shot template: the sentence with one {} where
+// the class name goes, as Python's str.format fills CoOp's templates.
+func decodeTemplate(s scope, v any) (string, error) {
+	x, err := s.str(v)
+	if err != nil {
+		return "", err
+	}
+	if strings.Count(x, "{}") != 1 || strings.Count(x, "{") != 1 || strings.Count(x, "}") != 1 {
+		return "", s.errorf("template %q needs exactly one {} where the class name goes, and no other braces", x)
+	}
+	return x, nil
 }
 
 // decodeVariants reads an experiment's list of ablations.

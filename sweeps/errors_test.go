@@ -99,6 +99,18 @@ datasets = ["eurosat"]
 		{"transfer missing targets", header + experiment + "[[experiment]] #<\nname = \"x\"\nprotocol = \"transfer\"\nfrom = \"e\"\n", "x", "targets", "missing"},
 		{"transfer unknown variant", header + experiment + "[[experiment]]\nname = \"x\"\nprotocol = \"transfer\"\nfrom = \"e\"\ntargets = [\"dtd\"]\nvariant = \"projfree\" #<\n",
 			"x", "variant", `unknown variant "projfree"`},
+		{"zeroshot template without {}", header + "[[experiment]]\nname = \"z\"\nprotocol = \"zeroshot\"\ndatasets = [\"dtd\"]\ntemplate = \"a photo of a\" #<\n",
+			"z", "template", "exactly one {}"},
+		{"zeroshot template with two {}", header + "[[experiment]]\nname = \"z\"\nprotocol = \"zeroshot\"\ndatasets = [\"dtd\"]\ntemplate = \"{} of {}\" #<\n",
+			"z", "template", "exactly one {}"},
+		{"zeroshot unknown classes", header + "[[experiment]]\nname = \"z\"\nprotocol = \"zeroshot\"\ndatasets = [\"dtd\"]\nclasses = [\"base\", \"old\"] #<\n",
+			"z", "classes", `unknown classes "old"`},
+		{"zeroshot half of a test-only dataset", header + "[[experiment]] #<\nname = \"z\"\nprotocol = \"zeroshot\"\ndatasets = [\"imagenet_a\"]\n",
+			"z", "classes", "test-only"},
+		{"zeroshot with axes", header + "[[experiment]]\nname = \"z\"\nprotocol = \"zeroshot\"\ndatasets = [\"dtd\"]\n[experiment.axes] #<\nseed = [1, 2]\n",
+			"z", "axes", "not used by protocol zeroshot"},
+		{"transfer from a zeroshot", header + "[[experiment]]\nname = \"z\"\nprotocol = \"zeroshot\"\ndatasets = [\"dtd\"]\n" +
+			"[[experiment]]\nname = \"y\"\nprotocol = \"transfer\"\nfrom = \"z\" #<\ntargets = [\"dtd\"]\n", "y", "from", "zero-shot and trains nothing"},
 		{"transfer unknown target", header + experiment + "[[experiment]]\nname = \"x\"\nprotocol = \"transfer\"\nfrom = \"e\"\ntargets = [\"imagenet-a\"] #<\n",
 			"x", "targets", `unknown dataset "imagenet-a"`},
 	}

@@ -41,7 +41,11 @@ func expand(f *gridFile) []Job {
 	// Every eval is added right after its train job is, or, for transfers,
 	// after all train jobs are: the list comes out in topological order.
 	for _, e := range f.experiments {
-		if e.protocol != study.ProtocolTransfer {
+		switch e.protocol {
+		case study.ProtocolZeroShot:
+			x.zeroShot(e)
+		case study.ProtocolTransfer:
+		default:
 			x.cells(e)
 		}
 	}
@@ -213,6 +217,31 @@ func (x *expander) transfer(e *experiment) {
 				Deps:        []string{id},
 				Experiments: []string{e.name},
 				Labels:      copyLabels(labels),
+			})
+		}
+	}
+}
+
+// zeroShot adds one eval job per dataset and classes: CLIP with the
+// template, nothing trained, so no source and no seed.
+func (x *expander) zeroShot(e *experiment) {
+	for _, ds := range e.datasets {
+		template := e.template
+		if template == "" {
+			template = ZeroShotTemplate(ds)
+		}
+		for _, classes := range e.classList {
+			x.add(Job{
+				Name: jobName(e.name, ds, nil, string(classes)),
+				Config: Config{
+					Kind:     study.KindEval,
+					Model:    path.Clean(x.file.model),
+					DataRoot: path.Clean(x.file.dataRoot),
+					Dataset:  ds,
+					Classes:  classes,
+					Template: template,
+				},
+				Experiments: []string{e.name},
 			})
 		}
 	}

@@ -521,7 +521,8 @@ func TestLanguageDocExample(t *testing.T) {
 	// less the 3×3 with weight_std 0.08 and epochs 16 = 45 (the ImageNet
 	// override to 32 epochs applies after excludes and collapses nothing,
 	// since the zipped pairs still differ in lr); × 4 variants = 180 train
-	// jobs, each with 1 new-class eval and 3 transfer evals = 720 evals.
+	// jobs, each with 1 new-class eval and 3 transfer evals = 720 evals;
+	// and 3 datasets × base and new zero-shot evals = 6 more.
 	doc, err := os.ReadFile("LANGUAGE.md")
 	if err != nil {
 		t.Fatal(err)
@@ -535,10 +536,64 @@ func TestLanguageDocExample(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkTopological(t, g)
-	if n, e := len(jobsOfKind(g, study.KindTrain)), len(jobsOfKind(g, study.KindEval)); n != 180 || e != 720 {
-		t.Errorf("%d train and %d eval jobs, want 180 and 720", n, e)
+	if n, e := len(jobsOfKind(g, study.KindTrain)), len(jobsOfKind(g, study.KindEval)); n != 180 || e != 726 {
+		t.Errorf("%d train and %d eval jobs, want 180 and 726", n, e)
 	}
 	if g.Workers != 2 || g.Retries != 1 || g.Out != "runs/demo" {
 		t.Errorf("grid settings %+v", g)
+	}
+}
+
+func TestZeroShot(t *testing.T) {
+	g := mustParse(t, header+`
+[[experiment]]
+name = "zs"
+protocol = "zeroshot"
+datasets = ["oxford_pets", "dtd", "demo"]
+
+[[experiment]]
+name = "zs_all"
+protocol = "zeroshot"
+datasets = ["imagenet_r", "dtd"]
+classes = "all"
+template = "itap of a {}."
+`)
+	type want struct {
+		name, dataset string
+		classes       study.Classes
+		template      string
+	}
+	wants := []want{
+		{"zs/oxford_pets/base", "oxford_pets", "base", "a photo of a {}, a type of pet."},
+		{"zs/oxford_pets/new", "oxford_pets", "new", "a photo of a {}, a type of pet."},
+		{"zs/dtd/base", "dtd", "base", "{} texture."},
+		{"zs/dtd/new", "dtd", "new", "{} texture."},
+		{"zs/demo/base", "demo", "base", "a photo of a {}."},
+		{"zs/demo/new", "demo", "new", "a photo of a {}."},
+		{"zs_all/imagenet_r/all", "imagenet_r", "all", "itap of a {}."},
+		{"zs_all/dtd/all", "dtd", "all", "itap of a {}."},
+	}
+	if len(g.Jobs) != len(wants) {
+		t.Fatalf("%d jobs, want %d", len(g.Jobs), len(wants))
+	}
+	for i, w := range wants {
+		j := g.Jobs[i]
+		c := j.Config
+		if j.Name != w.name || c.Kind != study.KindEval || c.Dataset != w.dataset || c.Classes != w.classes ||
+			c.Template != w.template || c.Source != "" || len(j.Deps) != 0 || c.Seed != 0 || c.NCtx != 0 {
+			t.Errorf("job %d: %s %+v deps %v, want %+v", i, j.Name, c, j.Deps, w)
+		}
+	}
+	// The template decides the result, so it is part of the ID.
+	other := mustParse(t, header+`
+[[experiment]]
+name = "zs"
+protocol = "zeroshot"
+datasets = ["dtd"]
+classes = ["base"]
+template = "a photo of a {}."
+`)
+	if other.Jobs[0].ID == g.Jobs[2].ID {
+		t.Error("two templates of one dataset and classes gave one job ID")
 	}
 }

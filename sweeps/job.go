@@ -6,7 +6,7 @@ import "github.com/fomo-grid/grid/internal/study"
 // result, and nothing else. A job's ID is a hash of it, so the same cell gets
 // the same ID however the grid file is written, ordered or named.
 type Config struct {
-	Kind     study.Kind    `json:"kind"`      // train, or eval of its Source's checkpoint
+	Kind     study.Kind    `json:"kind"`      // train, or eval of its Source's checkpoint or of a Template
 	Model    string        `json:"model"`     // as written in the grid file (relative to it)
 	DataRoot string        `json:"data_root"` // likewise
 	Dataset  string        `json:"dataset"`
@@ -28,6 +28,9 @@ type Config struct {
 
 	// Eval only: the ID of the train job whose checkpoint is evaluated.
 	Source string `json:"source,omitempty"`
+	// Zero-shot eval only (no Source): the hand-written prompt, with {}
+	// where the class name goes.
+	Template string `json:"template,omitempty"`
 }
 
 // Job is one node of the expanded DAG.

@@ -88,9 +88,10 @@ type Task struct {
 	Variant       study.Variant `json:"variant"`
 	CheckpointIn  string        `json:"checkpoint_in,omitempty"`  // eval: the checkpoint to load
 	CheckpointOut string        `json:"checkpoint_out,omitempty"` // train: where to write it
-	// Prompt is an eval's hand-written context when CheckpointIn is empty:
-	// each class sentence is Prompt + " " + class name + ".". Empty means
-	// the seed's "a photo of a".
+	// Prompt is an eval's hand-written prompt when CheckpointIn is empty:
+	// a template with {} where the class name goes, or else the context
+	// words before it (sentence: Prompt + " " + class name + "."). Empty
+	// means the seed's "a photo of a".
 	Prompt string `json:"prompt,omitempty"`
 	// LogitsFile, when set on an eval, is the CSV the worker writes with
 	// every test image's path, label and class logits.

@@ -50,7 +50,7 @@ func cmdEval(args []string, stdout, stderr io.Writer) error {
 	dataRoot := fs.String("data-root", "", "directory holding one folder per dataset; with --job, the grid's")
 	dataset := fs.String("dataset", "", "dataset whose test split is classified; with --job, the job's")
 	classes := fs.String("classes", string(study.ClassesAll), "which classes: all, base or new")
-	promptText := fs.String("prompt", "", `hand-written context put before each class name, e.g. "a photo of a"`)
+	promptText := fs.String("prompt", "", `hand-written prompt: context put before each class name ("a photo of a"), or a template with {} for the name ("a photo of a {}, a type of pet.")`)
 	checkpoint := fs.String("checkpoint", "", "learned checkpoint (.safetensors) written by a train job")
 	jobID := fs.String("job", "", "ID (or unique ID prefix) of a train job of the grid file")
 	noShared := fs.Bool("noshared", false, "test without the visual prompts (projection-free transfer)")

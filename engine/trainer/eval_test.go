@@ -130,6 +130,14 @@ func TestEvaluateWritesTheLogitsItClassifiedBy(t *testing.T) {
 	if _, other := evaluate("a drawing of a", "other.csv"); bytes.Equal(first, other) {
 		t.Error("another prompt gave the same logits")
 	}
+	// A template with {} spelling the same sentence is the same prompt; the
+	// name placed elsewhere is another one.
+	if _, tmpl := evaluate("a photo of a {}.", "template.csv"); !bytes.Equal(first, tmpl) {
+		t.Error(`template "a photo of a {}." and context "a photo of a" gave different logits`)
+	}
+	if _, moved := evaluate("{}, a photo.", "moved.csv"); bytes.Equal(first, moved) {
+		t.Error(`template "{}, a photo." gave the logits of "a photo of a {}."`)
+	}
 
 	ds, err := data.Open(spec.Data.Root, data.DemoName)
 	if err != nil {

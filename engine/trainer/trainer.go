@@ -150,20 +150,29 @@ func (t *Trainer) split(d engine.DataSpec) (*data.Dataset, error) {
 	return data.SubsampleClasses(ds, d.Classes)
 }
 
-// classPrompts tokenises one sentence per class: the context words, the
-// class name with underscores as spaces, and a full stop. With n_ctx <= 4
-// the context is "a photo of a" and its first n_ctx words are the DPT slots;
-// longer contexts are n_ctx placeholder words, as in the seed.
+// classPrompts tokenises one sentence per class (classSentence). With
+// n_ctx <= 4 the context is "a photo of a" and its first n_ctx words are
+// the DPT slots; longer contexts are n_ctx placeholder words, as in the seed.
 func classPrompts(tok *tokenizer.Tokenizer, classNames []string, prefix string, contextLength int) ([][]int, error) {
 	out := make([][]int, len(classNames))
 	for i, name := range classNames {
-		ids, err := tok.Tokenize(prefix+" "+data.PromptName(name)+".", contextLength)
+		ids, err := tok.Tokenize(classSentence(prefix, data.PromptName(name)), contextLength)
 		if err != nil {
 			return nil, fmt.Errorf("class %q: %w", name, err)
 		}
 		out[i] = ids
 	}
 	return out, nil
+}
+
+// classSentence is the sentence of one class: a template's {} replaced by
+// the name (CoOp's zero-shot "a photo of a {}, a type of pet."), or else
+// the context words, the name and a full stop ("a photo of a dog.").
+func classSentence(prompt, name string) string {
+	if before, after, ok := strings.Cut(prompt, "{}"); ok {
+		return before + name + after
+	}
+	return prompt + " " + name + "."
 }
 
 // contextPrefix is the text whose first nCtx tokens DPT replaces.

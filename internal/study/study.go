@@ -45,6 +45,9 @@ const (
 	// ProtocolTransfer tests another experiment's checkpoints on other
 	// datasets.
 	ProtocolTransfer Protocol = "transfer"
+	// ProtocolZeroShot tests CLIP with a hand-written template per
+	// dataset and no training: the baseline.
+	ProtocolZeroShot Protocol = "zeroshot"
 )
 
 // Kind is what a job does.
