@@ -102,14 +102,22 @@ func (m *Model) DPTStep(in DPTInput, wantGrad bool) DPTOutput {
 	for i, v := range cos {
 		logits[i] = scale * v
 	}
-	probs := make([]float32, B*K)
-	out := DPTOutput{Loss: cpu.CrossEntropyForward(probs, logits, in.Labels, B, K), Logits: logits}
+	probs, losses, labels := make([]float32, B*K), make([]float32, B), make([]int32, B)
+	for i, y := range in.Labels {
+		labels[i] = int32(y)
+	}
+	cpu.CrossEntropyForward(losses, probs, logits, labels, B, K)
+	var total float64
+	for _, l := range losses {
+		total += float64(l)
+	}
+	out := DPTOutput{Loss: float32(total / float64(B)), Logits: logits}
 	if !wantGrad {
 		return out
 	}
 
 	dCos := make([]float32, B*K)
-	cpu.CrossEntropyBackward(dCos, probs, in.Labels, B, K, scale) // d/dcos = scale · d/dlogits
+	cpu.CrossEntropyBackward(dCos, probs, labels, B, K, scale) // d/dcos = scale · d/dlogits
 	dImg, dTxt := make([]float32, B*E), make([]float32, K*E)
 	cpu.MatmulBackward(dImg, dTxt, nil, dCos, img, txt, B, E, K)
 	dTextFeat := make([]float32, K*E)

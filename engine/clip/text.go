@@ -110,7 +110,7 @@ func (m *Model) textForward(tokens [][]int, ctx []float32, nCtx int, keep, full 
 				}
 				emb = m.tokenEmbedding[id*w : (id+1)*w]
 			}
-			cpu.ResidualForward(x[(i*T+t)*w:(i*T+t+1)*w], emb, m.positionalEmbedding[t*w:(t+1)*w])
+			cpu.Add(x[(i*T+t)*w:(i*T+t+1)*w], emb, m.positionalEmbedding[t*w:(t+1)*w])
 		}
 	}
 	observe := m.streamObserver(TextTower, s.nClasses, T, w)
@@ -153,7 +153,7 @@ func (m *Model) TextBackward(s *TextState, dFeatures []float32) []float32 {
 	dx = m.text.backward(s.acts, dx)
 	dctx := make([]float32, s.nCtx*w)
 	for i := range s.nClasses {
-		cpu.ResidualBackward(dctx, nil, dx[(i*T+1)*w:(i*T+1+s.nCtx)*w])
+		cpu.Accumulate(dctx, dx[(i*T+1)*w:(i*T+1+s.nCtx)*w])
 	}
 	return dctx
 }

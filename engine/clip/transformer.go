@@ -42,12 +42,12 @@ func blockForward(bw *block, a *blockActs, xin, xout, branch []float32, B, T, w,
 	cpu.MatmulForward(a.qkv, a.ln1, bw.inProjW, bw.inProjB, N, w, 3*w)
 	cpu.AttentionForward(a.attnOut, a.att, a.qkv, B, T, w, heads, causal)
 	cpu.MatmulForward(branch, a.attnOut, bw.outW, bw.outB, N, w, w)
-	cpu.ResidualForward(a.x1, xin, branch)
+	cpu.Add(a.x1, xin, branch)
 	cpu.LayerNormForward(a.ln2, a.ln2Mean, a.ln2Rstd, a.x1, bw.ln2W, bw.ln2B, N, w)
 	cpu.MatmulForward(a.fc, a.ln2, bw.fcW, bw.fcB, N, w, 4*w)
 	cpu.QuickGELUForward(a.gelu, a.fc)
 	cpu.MatmulForward(branch, a.gelu, bw.projW, bw.projB, N, 4*w, w)
-	cpu.ResidualForward(xout, a.x1, branch)
+	cpu.Add(xout, a.x1, branch)
 }
 
 // streamObserver sees the residual stream [B·T, w] that has been through

@@ -79,8 +79,8 @@ func (m *Model) visionForward(images []float32, batch int, extra []float32, keep
 	x := make([]float32, batch*T*w)
 	for b := range batch {
 		seq := x[b*T*w : (b+1)*T*w]
-		cpu.ResidualForward(seq[:w], m.classEmbedding, m.visionPos[:w])
-		cpu.ResidualForward(seq[w:(1+P)*w], patchEmb[b*P*w:(b+1)*P*w], m.visionPos[w:(1+P)*w])
+		cpu.Add(seq[:w], m.classEmbedding, m.visionPos[:w])
+		cpu.Add(seq[w:(1+P)*w], patchEmb[b*P*w:(b+1)*P*w], m.visionPos[w:(1+P)*w])
 		copy(seq[(1+P)*w:], extra)
 	}
 	N := batch * T

@@ -6,11 +6,12 @@ import (
 )
 
 // CrossEntropyForward applies a softmax to each row of logits [batch,classes]
-// (saved in probs for the backward pass) and returns the mean over the batch
-// of −log p[label], as PyTorch's F.cross_entropy does. A label outside
+// (saved in probs for the backward pass) and writes each row's −log p[label]
+// to losses [batch]; the mean of losses is PyTorch's F.cross_entropy. The
+// log-sum-exp is taken in float64, so logits of CLIP's size (cosines times
+// 100) neither overflow nor lose the small terms. A label outside
 // [0,classes) panics.
-func CrossEntropyForward(probs, logits []float32, labels []int, batch, classes int) float32 {
-	var total float64
+func CrossEntropyForward(losses, probs, logits []float32, labels []int32, batch, classes int) {
 	for b := range batch {
 		z := logits[b*classes : b*classes+classes]
 		p := probs[b*classes : b*classes+classes]
@@ -27,17 +28,16 @@ func CrossEntropyForward(probs, logits []float32, labels []int, batch, classes i
 		for i, v := range z {
 			p[i] = float32(math.Exp(float64(v) - logSum))
 		}
-		y := labels[b]
+		y := int(labels[b])
 		if y < 0 || y >= classes {
 			panic(fmt.Sprintf("cpu: cross-entropy label %d of batch row %d is outside [0,%d)", y, b, classes))
 		}
-		total += logSum - float64(z[y])
+		losses[b] = float32(logSum - float64(z[y]))
 	}
-	return float32(total / float64(batch))
 }
 
 // CrossEntropyBackward adds dloss·(probs − onehot(label))/batch to dlogits.
-func CrossEntropyBackward(dlogits, probs []float32, labels []int, batch, classes int, dloss float32) {
+func CrossEntropyBackward(dlogits, probs []float32, labels []int32, batch, classes int, dloss float32) {
 	scale := dloss / float32(batch)
 	for b := range batch {
 		p := probs[b*classes : b*classes+classes]

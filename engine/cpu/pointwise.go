@@ -27,9 +27,8 @@ func sigmoid(x float32) float32 {
 	return float32(1 / (1 + math.Exp(-float64(x))))
 }
 
-// ResidualForward computes out = a + b elementwise over len(out); out may
-// alias a or b.
-func ResidualForward(out, a, b []float32) {
+// Add computes out = a + b elementwise over len(out); out may alias a or b.
+func Add(out, a, b []float32) {
 	a = a[:len(out)]
 	b = b[:len(out)]
 	for i := range out {
@@ -37,18 +36,19 @@ func ResidualForward(out, a, b []float32) {
 	}
 }
 
-// ResidualBackward adds dout to da and to db; either may be nil.
-func ResidualBackward(da, db, dout []float32) {
-	if da != nil {
-		da = da[:len(dout)]
-		for i, g := range dout {
-			da[i] += g
-		}
+// Accumulate adds src to dst elementwise over len(dst).
+func Accumulate(dst, src []float32) {
+	src = src[:len(dst)]
+	for i, v := range src {
+		dst[i] += v
 	}
-	if db != nil {
-		db = db[:len(dout)]
-		for i, g := range dout {
-			db[i] += g
-		}
+}
+
+// Scale computes out = alpha·inp elementwise over len(out); out may alias
+// inp.
+func Scale(out, inp []float32, alpha float32) {
+	inp = inp[:len(out)]
+	for i, v := range inp {
+		out[i] = alpha * v
 	}
 }
