@@ -13,7 +13,7 @@ export CGO_ENABLED := 1
 # then hold only approximately. So the default stays v1; `make run
 # GOAMD64=v3` is the fast build for CPU training.
 
-.PHONY: build run demo test vet bench clean
+.PHONY: build run demo test vet bench fuzz clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/grid
@@ -31,6 +31,19 @@ vet:
 
 test: vet
 	$(GO) test -count=1 -timeout 15m ./...
+
+# Fuzzing: each target for FUZZTIME (CI runs this after make test). A
+# crasher is written to the package's testdata/fuzz/<target>/ and stays
+# there as a regression case that every `go test` runs.
+FUZZTIME ?= 3s
+FUZZ := sweeps:FuzzParse engine/tokenizer:FuzzEncode engine/tokenizer:FuzzLoad \
+	engine/safetensors:FuzzRead engine/torchscript:FuzzUnpickle engine/torchscript:FuzzArchive
+
+fuzz:
+	@set -e; for t in $(FUZZ); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; echo "fuzz ./$$pkg $$fn ($(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) ./$$pkg; \
+	done
 
 # Benchmarks print ratios against references measured in the same run.
 bench:

@@ -20,9 +20,10 @@ type gridFile struct {
 
 // experiment is one validated [[experiment]] table.
 type experiment struct {
-	name     string
-	protocol study.Protocol
-	from     scope // the "from" key, for errors found once all experiments are read
+	name      string
+	nameScope scope // its name key: where errors about the whole experiment point
+	protocol  study.Protocol
+	from      scope // the "from" key, for errors found once all experiments are read
 
 	// train and base2new
 	datasets  []string
@@ -345,6 +346,9 @@ func (d *decoder) decodeFile(doc map[string]any) (*gridFile, error) {
 			return nil, e.from.errorf("experiment %q is zero-shot and trains nothing; from must name a train or base2new experiment", e.source)
 		}
 	}
+	if err := f.checkSize(); err != nil {
+		return nil, err
+	}
 	return f, nil
 }
 
@@ -436,7 +440,7 @@ func (d *decoder) decodeExperiment(s scope, t map[string]any, firstLine map[stri
 	}
 	firstLine[name] = nameScope.line()
 	s.exp = name
-	e := &experiment{name: name, set: map[int]value{}, overrides: map[string]map[int]value{}}
+	e := &experiment{name: name, nameScope: s.child("name"), set: map[int]value{}, overrides: map[string]map[int]value{}}
 
 	v, ok = t["protocol"]
 	if !ok {

@@ -38,6 +38,9 @@ datasets = ["eurosat"]
 		{"missing experiment name", header + "[[experiment]] #<\nprotocol = \"train\"\ndatasets = [\"demo\"]\n", "", "experiment.name", "missing"},
 		{"duplicate experiment name", header + experiment + "[[experiment]]\nname = \"e\" #<\nprotocol = \"train\"\ndatasets = [\"demo\"]\n",
 			"", "experiment.name", `duplicate experiment name "e" (first at line 6)`},
+		{"grid too large", header + "[[experiment]]\nname = \"huge\" #<\nprotocol = \"base2new\"\ndatasets = [\"demo\", \"dtd\"]\n[experiment.axes]\n" +
+			"seed = [" + intList(1, 1000) + "]\nshots = [" + intList(1, 1000) + "]\n",
+			"huge", "name", "the grid expands to more than 2000000 jobs (this experiment alone: 2000000 cells); split it"},
 		{"missing protocol", header + "[[experiment]] #<\nname = \"e\"\ndatasets = [\"demo\"]\n", "e", "protocol", "missing"},
 		{"unknown protocol", header + "[[experiment]]\nname = \"e\"\nprotocol = \"b2n\" #<\n", "e", "protocol", `unknown protocol "b2n"`},
 		{"unknown experiment key", header + experiment + "sets = 1 #<\n", "e", "sets", "unknown key"},
@@ -163,4 +166,13 @@ func TestLoadMissingFile(t *testing.T) {
 	if _, err := Load("no/such/grid.toml"); err == nil || !strings.Contains(err.Error(), "no/such/grid.toml") {
 		t.Errorf("Load of a missing file: %v", err)
 	}
+}
+
+// intList is "lo, lo+1, ..., hi".
+func intList(lo, hi int) string {
+	parts := make([]string, 0, hi-lo+1)
+	for i := lo; i <= hi; i++ {
+		parts = append(parts, fmt.Sprint(i))
+	}
+	return strings.Join(parts, ", ")
 }

@@ -6,6 +6,7 @@
 package safetensors
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/binary"
 	"encoding/json"
@@ -63,7 +64,8 @@ var dtypeSize = map[string]int64{
 // File is an open safetensors file whose header has been parsed and checked.
 type File struct {
 	path      string
-	f         *os.File
+	r         io.ReaderAt // the file's bytes
+	c         io.Closer   // nil for a File over bytes (tests)
 	dataStart int64
 	infos     map[string]Info
 	// Metadata is the "__metadata__" map; empty if the file has none.
@@ -92,7 +94,17 @@ func Open(path string) (*File, error) {
 		f.Close()
 		return nil, err
 	}
-	file.f = f
+	file.r, file.c = f, f
+	return file, nil
+}
+
+// openBytes is Open of a file's content held in memory.
+func openBytes(name string, b []byte) (*File, error) {
+	file, err := parseHeader(name, bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		return nil, err
+	}
+	file.r = bytes.NewReader(b)
 	return file, nil
 }
 
@@ -136,12 +148,9 @@ func parseHeader(path string, r io.ReaderAt, size int64) (*File, error) {
 		if len(e.DataOffsets) != 2 {
 			return nil, fail("tensor %q: data_offsets has %d numbers, want 2", name, len(e.DataOffsets))
 		}
-		numel := int64(1)
-		for _, d := range e.Shape {
-			if d < 0 {
-				return nil, fail("tensor %q: negative dimension in shape %v", name, e.Shape)
-			}
-			numel *= int64(d)
+		numel, err := elementCount(e.Shape, math.MaxInt64/width)
+		if err != nil {
+			return nil, fail("tensor %q: %v", name, err)
 		}
 		begin, end := e.DataOffsets[0], e.DataOffsets[1]
 		if begin < 0 || end < begin || end > dataLen {
@@ -156,6 +165,27 @@ func parseHeader(path string, r io.ReaderAt, size int64) (*File, error) {
 		return nil, fail("%v", err)
 	}
 	return file, nil
+}
+
+// elementCount is the product of shape's dimensions. It refuses negative
+// dimensions, and shapes whose dimensions (zeros aside) multiply past limit:
+// such a product wraps around in 64 bits and could match a short byte range
+// (found by review of FuzzRead; testdata/fuzz/FuzzRead/shape-overflow).
+func elementCount(shape []int, limit int64) (int64, error) {
+	numel, nonzero := int64(1), int64(1)
+	for _, d := range shape {
+		if d < 0 {
+			return 0, fmt.Errorf("negative dimension in shape %v", shape)
+		}
+		if d > 0 && nonzero > limit/int64(d) {
+			return 0, fmt.Errorf("shape %v has more elements than a file can hold", shape)
+		}
+		if d > 0 {
+			nonzero *= int64(d)
+		}
+		numel *= int64(d)
+	}
+	return numel, nil
 }
 
 // checkNoOverlap rejects headers whose byte ranges share bytes, which would
@@ -202,7 +232,12 @@ func (f *File) Tensor(name string) (Tensor, error) {
 		return Tensor{}, fmt.Errorf("safetensors: %s: no tensor %q", f.path, name)
 	}
 	raw := make([]byte, info.End-info.Begin)
-	if _, err := f.f.ReadAt(raw, f.dataStart+info.Begin); err != nil {
+	// An empty tensor reads nothing: some readers report EOF for a
+	// zero-length read at the end of the data (found by FuzzRead).
+	if len(raw) == 0 {
+		return Tensor{Shape: slices.Clone(info.Shape), Data: []float32{}}, nil
+	}
+	if _, err := f.r.ReadAt(raw, f.dataStart+info.Begin); err != nil {
 		return Tensor{}, fmt.Errorf("safetensors: %s: tensor %q: %v", f.path, name, err)
 	}
 	data, err := decode(raw, info.DType)
@@ -213,7 +248,12 @@ func (f *File) Tensor(name string) (Tensor, error) {
 }
 
 // Close closes the underlying file.
-func (f *File) Close() error { return f.f.Close() }
+func (f *File) Close() error {
+	if f.c == nil {
+		return nil
+	}
+	return f.c.Close()
+}
 
 // Read loads every tensor of path as float32, with the file's metadata.
 func Read(path string) (map[string]Tensor, map[string]string, error) {
@@ -288,11 +328,27 @@ func Float16ToFloat32(bits uint16) float32 {
 // Write stores tensors as F32 (sorted by name, contiguous) with the given
 // metadata (nil for none), mode 0644, atomically (atomicfile): readers see
 // either the old file or the complete new one.
-func Write(path string, tensors map[string]Tensor, metadata map[string]string) (err error) {
+func Write(path string, tensors map[string]Tensor, metadata map[string]string) error {
+	headerJSON, names, err := encodeHeader(path, tensors, metadata)
+	if err != nil {
+		return err
+	}
+	err = atomicfile.Write(path, 0o644, func(w io.Writer) error {
+		return writeBody(w, headerJSON, names, tensors)
+	})
+	if err != nil {
+		return fmt.Errorf("safetensors: %w", err)
+	}
+	return nil
+}
+
+// encodeHeader checks the tensors and returns the header (padded) and the
+// tensor names in the order their data follows it.
+func encodeHeader(path string, tensors map[string]Tensor, metadata map[string]string) ([]byte, []string, error) {
 	names := make([]string, 0, len(tensors))
 	for n := range tensors {
 		if n == metadataKey {
-			return fmt.Errorf("safetensors: %s: %q is reserved and cannot name a tensor", path, n)
+			return nil, nil, fmt.Errorf("safetensors: %s: %q is reserved and cannot name a tensor", path, n)
 		}
 		names = append(names, n)
 	}
@@ -306,11 +362,11 @@ func Write(path string, tensors map[string]Tensor, metadata map[string]string) (
 		t := tensors[n]
 		for _, d := range t.Shape {
 			if d < 0 {
-				return fmt.Errorf("safetensors: %s: tensor %q: negative dimension in shape %v", path, n, t.Shape)
+				return nil, nil, fmt.Errorf("safetensors: %s: tensor %q: negative dimension in shape %v", path, n, t.Shape)
 			}
 		}
 		if t.Numel() != len(t.Data) {
-			return fmt.Errorf("safetensors: %s: tensor %q: shape %v needs %d values, have %d", path, n, t.Shape, t.Numel(), len(t.Data))
+			return nil, nil, fmt.Errorf("safetensors: %s: tensor %q: shape %v needs %d values, have %d", path, n, t.Shape, t.Numel(), len(t.Data))
 		}
 		shape := t.Shape
 		if shape == nil {
@@ -322,36 +378,34 @@ func Write(path string, tensors map[string]Tensor, metadata map[string]string) (
 	}
 	headerJSON, err := json.Marshal(header)
 	if err != nil {
-		return fmt.Errorf("safetensors: %s: %v", path, err)
+		return nil, nil, fmt.Errorf("safetensors: %s: %v", path, err)
 	}
 	// Pad the header with spaces so the data starts 8-byte aligned, as the
 	// reference writer does.
 	for (8+len(headerJSON))%8 != 0 {
 		headerJSON = append(headerJSON, ' ')
 	}
+	return headerJSON, names, nil
+}
 
-	err = atomicfile.Write(path, 0o644, func(w io.Writer) error {
-		var lenBuf [8]byte
-		binary.LittleEndian.PutUint64(lenBuf[:], uint64(len(headerJSON)))
-		if _, err := w.Write(lenBuf[:]); err != nil {
-			return err
-		}
-		if _, err := w.Write(headerJSON); err != nil {
-			return err
-		}
-		var word [4]byte
-		for _, n := range names {
-			for _, v := range tensors[n].Data {
-				binary.LittleEndian.PutUint32(word[:], math.Float32bits(v))
-				if _, err := w.Write(word[:]); err != nil {
-					return err
-				}
+// writeBody writes the header length, the header and the tensors' data.
+func writeBody(w io.Writer, headerJSON []byte, names []string, tensors map[string]Tensor) error {
+	var lenBuf [8]byte
+	binary.LittleEndian.PutUint64(lenBuf[:], uint64(len(headerJSON)))
+	if _, err := w.Write(lenBuf[:]); err != nil {
+		return err
+	}
+	if _, err := w.Write(headerJSON); err != nil {
+		return err
+	}
+	var word [4]byte
+	for _, n := range names {
+		for _, v := range tensors[n].Data {
+			binary.LittleEndian.PutUint32(word[:], math.Float32bits(v))
+			if _, err := w.Write(word[:]); err != nil {
+				return err
 			}
 		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("safetensors: %w", err)
 	}
 	return nil
 }

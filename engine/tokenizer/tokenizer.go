@@ -75,6 +75,11 @@ func Load(path string) (*Tokenizer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tokenizer: %w", err)
 	}
+	return parseMerges(path, raw)
+}
+
+// parseMerges is Load of a file's content; path names it in errors.
+func parseMerges(path string, raw []byte) (*Tokenizer, error) {
 	if len(raw) >= 2 && raw[0] == 0x1f && raw[1] == 0x8b {
 		zr, err := gzip.NewReader(bytes.NewReader(raw))
 		if err != nil {
