@@ -7,11 +7,11 @@ GRID    ?= grid.toml
 WORKERS ?= 2
 
 export CGO_ENABLED := 1
-# GOAMD64=v3 (AVX2 + FMA) runs the CPU backend's matmul 2.5-4x faster, but
-# lets the compiler fuse multiply-adds, which changes float rounding: the
-# pixel-exact Pillow transforms and the bit-identical truncated text pass
-# then hold only approximately. So the default stays v1; `make run
-# GOAMD64=v3` is the fast build for CPU training.
+# The default build stays GOAMD64=v1: at v3 the compiler may fuse
+# multiply-adds in Go code, which changes float rounding, and the Pillow
+# transforms must stay pixel-exact. Speed does not need v3: the CPU
+# backend's matrix and row kernels are assembly chosen at run time from the
+# CPU's features (AVX-512 or AVX2/FMA), so this build is the fast one.
 
 .PHONY: build run demo test vet bench fuzz clean
 
