@@ -14,7 +14,6 @@ import (
 	"github.com/hashicorp/go-plugin"
 	"github.com/hashicorp/go-plugin/runner"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
 
@@ -199,6 +198,14 @@ func (c *Client) Kill() {
 	<-c.proc.exited
 }
 
+// Abort ends the worker at once: SIGKILL to its process group, without the
+// polite shutdown of Kill, which a stopped or hung worker would never answer
+// (Kill would wait killGrace for it). It waits until the worker is gone.
+func (c *Client) Abort() {
+	c.proc.kill()
+	c.Kill()
+}
+
 // Info asks the worker to describe itself.
 func (c *Client) Info(ctx context.Context) (Info, error) {
 	if c.Exited() {
@@ -219,8 +226,24 @@ func (c *Client) Info(ctx context.Context) (Info, error) {
 // Errors: ctx's error if ctx ended (the worker cancels the job and stays
 // usable); an error wrapping ErrWorkerDied, with the exit status and any panic
 // line, if the worker is gone; otherwise the worker's own account of why the
-// task failed (the worker stays usable).
+// task failed (the worker stays usable), wrapping ErrBadInput when retrying
+// cannot help and ErrNoSpace when the worker's disk is full.
 func (c *Client) Run(ctx context.Context, task Task, onProgress func(Progress)) (Result, error) {
+	return c.RunWatched(ctx, task, Watch{Progress: onProgress})
+}
+
+// Watch receives what a worker reports while it runs a job, on the calling
+// goroutine of RunWatched, in order. Either function may be nil.
+type Watch struct {
+	Progress func(Progress) // every training step
+	// Alive is called for every event, progress or heartbeat (see
+	// Task.HeartbeatMS): the worker was alive then.
+	Alive func()
+}
+
+// RunWatched is Run with a Watch: it also reports heartbeats, so that the
+// host can tell a stopped or hung worker from a slow job.
+func (c *Client) RunWatched(ctx context.Context, task Task, watch Watch) (Result, error) {
 	if c.Exited() {
 		return Result{}, c.died()
 	}
@@ -250,8 +273,11 @@ func (c *Client) Run(ctx context.Context, task Task, onProgress func(Progress)) 
 		if err != nil {
 			return Result{}, c.callError(ctx, err)
 		}
-		if event.Progress != nil && onProgress != nil {
-			onProgress(*event.Progress)
+		if watch.Alive != nil {
+			watch.Alive()
+		}
+		if event.Progress != nil && watch.Progress != nil {
+			watch.Progress(*event.Progress)
 		}
 		if event.Result != nil {
 			result = event.Result
@@ -268,10 +294,9 @@ func (c *Client) callError(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	switch status.Code(err) {
-	case codes.Aborted, codes.InvalidArgument:
-		// The worker answered: the engine failed or the task was refused.
-		return errors.New(status.Convert(err).Message())
+	// The worker answered: the engine failed or the task was refused.
+	if failure, ok := answered(status.Convert(err)); ok {
+		return failure
 	}
 	// The transport broke. Normally because the worker died; wait to see it.
 	select {

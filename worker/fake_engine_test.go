@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"math"
 	"os"
 	"os/exec"
@@ -31,6 +32,9 @@ var engineConstructions int
 //	big       returns the data root as the prompt (large messages)
 //	diverge   NaN and infinite losses and metrics
 //	fail      an engine error
+//	missing   an error wrapping fs.ErrNotExist (bad input)
+//	full      an error wrapping ENOSPC (a full disk)
+//	quiet     waits for cancellation without a progress event
 //	hang      one progress event, then waits for cancellation (and stops slowly)
 //	crash     progress, then a panic
 //	exit      progress, then os.Exit(3)
@@ -85,6 +89,13 @@ func (f *fakeEngine) misbehave(ctx context.Context, dataset string, progress fun
 	switch dataset {
 	case "fail":
 		return fmt.Errorf("fake engine: dataset %q has no images", dataset)
+	case "missing":
+		return fmt.Errorf("fake engine: split file: %w", fs.ErrNotExist)
+	case "full":
+		return fmt.Errorf("fake engine: write checkpoint: %w", syscall.ENOSPC)
+	case "quiet":
+		<-ctx.Done()
+		return ctx.Err()
 	case "hang":
 		step(0)
 		<-ctx.Done()
@@ -151,6 +162,18 @@ func (f *fakeEngine) Train(ctx context.Context, spec engine.TrainSpec, progress 
 		return engine.TrainResult{Test: engine.Evaluation{Accuracy: 0, MacroF1: math.NaN()}}, nil
 	}
 	return engine.TrainResult{}, f.misbehave(ctx, spec.Data.Dataset, progress)
+}
+
+// Check implements engine.Checker: dataset "nodata" has no split file, and
+// n_ctx above 70 does not fit the fake context.
+func (f *fakeEngine) Check(ctx context.Context, spec engine.InputSpec) error {
+	switch {
+	case spec.Data.Dataset == "nodata":
+		return &engine.InputError{Key: engine.KeyDataset, Err: fmt.Errorf("dataset nodata: split file: %w", fs.ErrNotExist)}
+	case spec.NCtx > 70:
+		return &engine.InputError{Key: engine.KeyNCtx, Err: fmt.Errorf("n_ctx = %d does not fit", spec.NCtx)}
+	}
+	return nil
 }
 
 func (f *fakeEngine) Evaluate(ctx context.Context, spec engine.EvalSpec) (engine.Evaluation, error) {

@@ -31,8 +31,9 @@ import (
 //
 // Adding an optional field (omitempty, and its zero value meaning what the
 // protocol did before) is compatible and keeps the version: JSON decoding
-// skips fields it does not know and leaves missing ones zero. Task.Prompt and
-// Task.LogitsFile were added that way.
+// skips fields it does not know and leaves missing ones zero. Task.Prompt,
+// Task.LogitsFile, Task.HeartbeatMS and Event.Beat were added that way, and
+// the Check method, which an older worker answers with Unimplemented.
 const ProtocolVersion = 1
 
 // Subcommand is the hidden argument of the `grid` binary that turns the
@@ -52,6 +53,7 @@ const (
 	pluginName  = "engine"
 	serviceName = "grid.worker.v1.Worker"
 	infoMethod  = "/" + serviceName + "/Info"
+	checkMethod = "/" + serviceName + "/Check"
 	runMethod   = "/" + serviceName + "/Run"
 	// codecName is the gRPC content-subtype of every call of this service.
 	codecName = "json"
@@ -96,13 +98,19 @@ type Task struct {
 	// LogitsFile, when set on an eval, is the CSV the worker writes with
 	// every test image's path, label and class logits.
 	LogitsFile string `json:"logits_file,omitempty"`
+	// HeartbeatMS, when positive, asks the worker to send an Event with
+	// Beat set at this interval while the job runs, whatever the engine is
+	// doing: a host that hears nothing for several intervals knows the
+	// worker is stopped or hung (liveness.go).
+	HeartbeatMS int `json:"heartbeat_ms,omitempty"`
 }
 
-// Event is one message of a Run stream: progress while training, then exactly
-// one Result as the last message.
+// Event is one message of a Run stream: progress while training and
+// heartbeats, then exactly one Result as the last message.
 type Event struct {
 	Progress *Progress `json:"progress,omitempty"`
 	Result   *Result   `json:"result,omitempty"`
+	Beat     bool      `json:"beat,omitempty"` // a heartbeat: the worker is alive
 }
 
 // Progress is reported after every training step.
@@ -164,6 +172,7 @@ func init() { encoding.RegisterCodec(jsonCodec{}) }
 // registered value against it.
 type workerService interface {
 	info(ctx context.Context) (*Info, error)
+	check(ctx context.Context, req *CheckRequest) (*CheckReply, error)
 	run(task *Task, stream grpc.ServerStream) error
 }
 
@@ -178,6 +187,15 @@ var serviceDesc = grpc.ServiceDesc{
 				return nil, err
 			}
 			return srv.(workerService).info(ctx)
+		},
+	}, {
+		MethodName: "Check",
+		Handler: func(srv any, ctx context.Context, decode func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
+			var req CheckRequest
+			if err := decode(&req); err != nil {
+				return nil, err
+			}
+			return srv.(workerService).check(ctx, &req)
 		},
 	}},
 	Streams: []grpc.StreamDesc{{

@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime/debug"
 	"sync"
+	"time"
 
 	"github.com/fomo-grid/grid/engine"
 	"github.com/fomo-grid/grid/internal/study"
@@ -96,7 +97,11 @@ func (s *server) run(task *Task, stream grpc.ServerStream) error {
 
 	log := s.logger.With("job", task.JobID, "kind", task.Kind, "dataset", task.Dataset)
 	log.Debug("job started")
-	result, err := s.runJob(ctx, task, stream, log)
+	events := newProgressSender(stream, log)
+	stopBeats := events.beatEvery(time.Duration(task.HeartbeatMS) * time.Millisecond)
+	result, err := s.runJob(ctx, task, events, log)
+	stopBeats()
+	events.close() // nothing but the result may follow
 	switch {
 	case ctx.Err() != nil:
 		log.Debug("job cancelled", "error", err)
@@ -114,13 +119,7 @@ func taskError(format string, args ...any) error {
 	return status.Errorf(codes.InvalidArgument, format, args...)
 }
 
-// engineError carries an engine failure to the host. The distinct code tells
-// the host the worker is alive and answered.
-func engineError(err error) error {
-	return status.Error(codes.Aborted, err.Error())
-}
-
-func (s *server) runJob(ctx context.Context, task *Task, stream grpc.ServerStream, log hclog.Logger) (*Result, error) {
+func (s *server) runJob(ctx context.Context, task *Task, events *progressSender, log hclog.Logger) (*Result, error) {
 	if task.Kind != study.KindTrain && task.Kind != study.KindEval {
 		return nil, taskError("job %s: unknown kind %q (want %s or %s)", task.JobID, task.Kind, study.KindTrain, study.KindEval)
 	}
@@ -157,9 +156,7 @@ func (s *server) runJob(ctx context.Context, task *Task, stream grpc.ServerStrea
 			Variant:      variant,
 			Checkpoint:   task.CheckpointOut,
 		}
-		progress := newProgressSender(stream, log)
-		trained, err := s.engine.Train(ctx, spec, progress.send)
-		progress.close()
+		trained, err := s.engine.Train(ctx, spec, events.send)
 		if err != nil {
 			return nil, engineError(err)
 		}
@@ -212,12 +209,7 @@ func newProgressSender(stream grpc.ServerStream, log hclog.Logger) *progressSend
 }
 
 func (p *progressSender) send(progress engine.Progress) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed || p.failed {
-		return
-	}
-	err := p.stream.SendMsg(&Event{Progress: &Progress{
+	p.emit(&Event{Progress: &Progress{
 		Epoch:     progress.Epoch,
 		Epochs:    progress.Epochs,
 		Step:      progress.Step,
@@ -228,12 +220,50 @@ func (p *progressSender) send(progress engine.Progress) {
 		TokenIDs:  progress.TokenIDs,
 		Prompt:    progress.Prompt,
 	}})
-	if err != nil {
+}
+
+// emit sends one event unless the sender is closed or the stream broke.
+func (p *progressSender) emit(e *Event) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || p.failed {
+		return
+	}
+	if err := p.stream.SendMsg(e); err != nil {
 		// The host went away or cancelled; the engine learns of it from ctx.
 		p.failed = true
 		if !errors.Is(err, context.Canceled) {
-			p.log.Debug("progress not delivered", "error", err)
+			p.log.Debug("event not delivered", "error", err)
 		}
+	}
+}
+
+// beatEvery sends a heartbeat event every interval until the returned stop
+// is called (which waits for the beating to end); interval <= 0 sends none.
+// The beats come from their own goroutine, whatever the engine is doing:
+// they stop only when the whole process does (SIGSTOP, a machine that
+// hangs), which is what the host watches for.
+func (p *progressSender) beatEvery(interval time.Duration) (stop func()) {
+	if interval <= 0 {
+		return func() {}
+	}
+	done, finished := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(finished)
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				p.emit(&Event{Beat: true})
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-finished
 	}
 }
 

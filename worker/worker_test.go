@@ -342,6 +342,94 @@ func TestRefusedAndFailedJobsKeepTheWorker(t *testing.T) {
 	}
 }
 
+// A failure says whether retrying can help: bad input (a refused task, a
+// missing file) cannot, a full disk needs space first, other engine errors
+// might pass next time.
+func TestFailuresSayTheirKind(t *testing.T) {
+	expectNoChildren(t)
+	c := startWorker(t)
+	ctx := runCtx(t)
+	for _, tc := range []struct {
+		task       Task
+		bad, space bool
+	}{
+		{trainTask("", "fail"), false, false},
+		{trainTask("", "missing"), true, false},
+		{Task{JobID: "j", Kind: "predict", Dataset: "ok"}, true, false},
+		{trainTask("", "full"), false, true},
+		{Task{JobID: "j", Kind: study.KindEval, Dataset: "full"}, false, true},
+	} {
+		_, err := c.Run(ctx, tc.task, nil)
+		if err == nil || errors.Is(err, ErrBadInput) != tc.bad || errors.Is(err, ErrNoSpace) != tc.space || errors.Is(err, ErrWorkerDied) {
+			t.Errorf("%s %q: error %v: bad input %v, no space %v; want %v, %v", tc.task.Kind, tc.task.Dataset, err,
+				errors.Is(err, ErrBadInput), errors.Is(err, ErrNoSpace), tc.bad, tc.space)
+		}
+	}
+}
+
+// Check reports each failing input with the key to fix, and nothing for
+// good ones.
+func TestCheckBlamesKeys(t *testing.T) {
+	expectNoChildren(t)
+	c := startWorker(t)
+	problems, checked, err := c.Check(runCtx(t), []Input{
+		{Dataset: "ok", NCtx: 4}, {Dataset: "nodata", NCtx: 4}, {Dataset: "ok", NCtx: 72},
+	})
+	if err != nil || !checked {
+		t.Fatalf("Check: %v (checked %v)", err, checked)
+	}
+	want := []Problem{
+		{Input: 1, Key: engine.KeyDataset, Message: "dataset nodata: split file: file does not exist"},
+		{Input: 2, Key: engine.KeyNCtx, Message: "n_ctx = 72 does not fit"},
+	}
+	if !reflect.DeepEqual(problems, want) {
+		t.Fatalf("problems %+v, want %+v", problems, want)
+	}
+}
+
+// A job that reports nothing still shows its worker alive through
+// heartbeats; a worker stopped with SIGSTOP goes silent.
+func TestHeartbeatsShowTheWorkerAliveUntilStopped(t *testing.T) {
+	expectNoChildren(t)
+	c := startWorker(t)
+	ctx, cancel := context.WithCancel(runCtx(t))
+	defer cancel()
+	task := trainTask("", "quiet")
+	task.HeartbeatMS = 20
+	var mu sync.Mutex
+	beats := 0
+	count := func() int { mu.Lock(); defer mu.Unlock(); return beats }
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.RunWatched(ctx, task, Watch{Alive: func() { mu.Lock(); beats++; mu.Unlock() }})
+		done <- err
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for count() < 5 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if count() < 5 {
+		t.Fatalf("%d heartbeats from a quiet job", count())
+	}
+	if err := syscall.Kill(c.PID(), syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond) // beats already in flight arrive
+	before := count()
+	time.Sleep(300 * time.Millisecond)
+	if after := count(); after != before {
+		t.Errorf("%d heartbeats from a stopped worker", after-before)
+	}
+	start := time.Now()
+	c.Abort() // a stopped worker cannot answer a polite shutdown
+	if d := time.Since(start); d > killGrace/2 {
+		t.Errorf("Abort of a stopped worker took %v", d)
+	}
+	if err := <-done; !errors.Is(err, ErrWorkerDied) {
+		t.Fatalf("run on a killed worker: %v", err)
+	}
+}
+
 func TestCancelStopsTheJobAndTheWorkerRunsTheNext(t *testing.T) {
 	expectNoChildren(t)
 	c := startWorker(t)
