@@ -92,4 +92,14 @@ CREATE TABLE artifacts (
 	`
 ALTER TABLE jobs ADD COLUMN harmonic_mean REAL CHECK (harmonic_mean IS NULL OR harmonic_mean BETWEEN 0 AND 100);
 `,
+	// 3: the shards (results databases of SLURM array tasks) merged so
+	// far, by file name and content, so that merging is done once.
+	`
+CREATE TABLE shards (
+	name      TEXT PRIMARY KEY CHECK (name <> ''),
+	sha256    TEXT NOT NULL CHECK (length(sha256) = 64),
+	jobs      INTEGER NOT NULL CHECK (jobs >= 0),
+	merged_at TEXT NOT NULL
+);
+`,
 }

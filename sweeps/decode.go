@@ -15,6 +15,7 @@ type gridFile struct {
 	name, out, model, dataRoot string
 	workers, retries           int
 	defaults                   settings
+	slurm                      Slurm
 	experiments                []*experiment
 }
 
@@ -288,9 +289,9 @@ func (d *decoder) decodeFile(doc map[string]any) (*gridFile, error) {
 	root := scope{d: d}
 	for _, k := range root.keys(doc) {
 		switch k {
-		case "grid", "defaults", "experiment":
+		case "grid", "defaults", "experiment", "slurm":
 		default:
-			return nil, root.child(k).errorf("unknown key (a grid file holds [grid], [defaults] and [[experiment]] tables)")
+			return nil, root.child(k).errorf("unknown key (a grid file holds [grid], [defaults], [[experiment]] and [slurm] tables)")
 		}
 	}
 	f := &gridFile{defaults: builtinDefaults, workers: 1}
@@ -304,6 +305,12 @@ func (d *decoder) decodeFile(doc map[string]any) (*gridFile, error) {
 		}
 		for p, x := range defaults {
 			f.defaults[p] = x
+		}
+	}
+	if v, ok := doc["slurm"]; ok {
+		var err error
+		if f.slurm, err = d.decodeSlurm(root.child("slurm"), v); err != nil {
+			return nil, err
 		}
 	}
 	v, ok := doc["experiment"]

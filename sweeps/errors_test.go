@@ -114,6 +114,16 @@ datasets = ["eurosat"]
 			"z", "axes", "not used by protocol zeroshot"},
 		{"transfer from a zeroshot", header + "[[experiment]]\nname = \"z\"\nprotocol = \"zeroshot\"\ndatasets = [\"dtd\"]\n" +
 			"[[experiment]]\nname = \"y\"\nprotocol = \"transfer\"\nfrom = \"z\" #<\ntargets = [\"dtd\"]\n", "y", "from", "zero-shot and trains nothing"},
+		{"slurm unknown key", header + experiment + "[slurm]\npartiton = \"gpu\" #<\n", "", "slurm.partiton", "unknown key"},
+		{"slurm bad time", header + experiment + "[slurm]\ntime = \"2h\" #<\n", "", "slurm.time", `bad time "2h"`},
+		{"slurm bad memory", header + experiment + "[slurm]\nmem = \"16GB\" #<\n", "", "slurm.mem", `bad memory "16GB"`},
+		{"slurm gpus negative", header + experiment + "[slurm]\ngpus = -1 #<\n", "", "slurm.gpus", "at least 0"},
+		{"slurm jobs_per_task zero", header + experiment + "[slurm]\njobs_per_task = 0 #<\n", "", "slurm.jobs_per_task", "at least 1"},
+		{"slurm stage key wrong type", header + experiment + "[slurm]\ntime = \"60\"\n[slurm.train]\ncpus = \"8\" #<\n", "", "slurm.train.cpus", "expected an integer"},
+		{"slurm stage unknown key", header + experiment + "[slurm.eval]\nmax_array_size = 10 #<\n", "", "slurm.eval.max_array_size", "unknown key"},
+		{"slurm extra owned by grid", header + experiment + "[slurm]\nextra = [\"--qos=high\", \"--array=0-3\"] #<\n", "", "slurm.extra", "grid sets --array itself"},
+		{"slurm extra not an option", header + experiment + "[slurm]\nextra = [\"qos=high\"] #<\n", "", "slurm.extra", "as on the command line"},
+		{"slurm signal after limit", header + experiment + "[slurm]\ntime = \"2\"\n[slurm.merge]\nsignal_seconds = 120 #<\n", "", "slurm.merge.signal_seconds", `not less than the time limit "2"`},
 		{"transfer unknown target", header + experiment + "[[experiment]]\nname = \"x\"\nprotocol = \"transfer\"\nfrom = \"e\"\ntargets = [\"imagenet-a\"] #<\n",
 			"x", "targets", `unknown dataset "imagenet-a"`},
 	}

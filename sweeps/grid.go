@@ -40,6 +40,7 @@ type Grid struct {
 	DataRoot string // dataset root as written
 	Workers  int    // default number of parallel workers (>= 1)
 	Retries  int    // extra attempts for a failed job (>= 0)
+	Slurm    Slurm  // [slurm]: resources for `grid submit`
 
 	File string // the path the grid was loaded from, as given
 	Dir  string // the directory of File: paths in the file are relative to it
@@ -86,6 +87,7 @@ func Parse(filename string, src []byte) (*Grid, error) {
 		DataRoot: f.dataRoot,
 		Workers:  f.workers,
 		Retries:  f.retries,
+		Slurm:    f.slurm,
 		File:     filename,
 		Dir:      filepath.Dir(filename),
 		Jobs:     expand(f),
