@@ -29,15 +29,23 @@ type Options struct {
 	WorkerCommand func() *exec.Cmd
 	Display       Display      // progress output; nil prints nothing
 	Logger        hclog.Logger // worker logs; nil discards
+	// Owner names this process in the claims it takes, for `grid status`
+	// and logs ("slurm 1234_5"); "" is "grid run".
+	Owner string
 }
 
 // Summary is the outcome of a run.
 type Summary struct {
-	Total   int // jobs in the grid
-	Skipped int // already done before this run
+	Total   int // jobs in the grid (in a share: the share's jobs)
+	Skipped int // already done before this run, or finished meanwhile by another process
 	Done    int // finished in this run
 	Failed  int // failed after every attempt
-	Blocked int // not run because a job they depend on failed
+	// Blocked counts jobs not run because a job they depend on failed, is
+	// run by another process, or (in a share) is not done.
+	Blocked int
+	// Elsewhere counts jobs another live process (a SLURM array task, a
+	// run on another host) was running when this run reached them.
+	Elsewhere int
 	// Interrupted is set when the run was cancelled before every job ended.
 	Interrupted bool
 }
@@ -48,7 +56,9 @@ func (s Summary) Err() error {
 	case s.Interrupted:
 		return errors.New("interrupted: run `grid run` again to resume")
 	case s.Failed > 0 || s.Blocked > 0:
-		return fmt.Errorf("%d job(s) failed, %d blocked by failed upstream jobs (see `grid status`)", s.Failed, s.Blocked)
+		return fmt.Errorf("%d job(s) failed, %d blocked by upstream jobs that failed or run elsewhere (see `grid status`)", s.Failed, s.Blocked)
+	case s.Elsewhere > 0:
+		return fmt.Errorf("%d job(s) are being run by another process (see `grid status`); run again when they end", s.Elsewhere)
 	}
 	return nil
 }
@@ -58,7 +68,9 @@ const flushEvery = 64
 
 // Run runs every job of the grid that is not done, respecting dependencies,
 // on opts.Workers worker processes. Cancelling ctx stops running jobs and
-// leaves them pending for the next run.
+// leaves them pending for the next run. It first merges the shards that
+// SLURM array tasks published, and skips jobs that another process (an
+// array task, or a run on another host) has claimed.
 func (s *Session) Run(ctx context.Context, opts Options) (Summary, error) {
 	if err := s.checkPaths(); err != nil {
 		return Summary{}, err
@@ -68,7 +80,31 @@ func (s *Session) Run(ctx context.Context, opts Options) (Summary, error) {
 		return Summary{}, err
 	}
 	defer unlock()
+	if _, err := s.MergeShards(); err != nil {
+		return Summary{}, err
+	}
+	// A previous orchestrator that was killed left its jobs running; and a
+	// new run gives failed jobs a fresh set of attempts.
+	if _, err := s.DB.ResetRunning(s.GridID); err != nil {
+		return Summary{}, err
+	}
+	if _, err := s.DB.ResetFailed(s.GridID); err != nil {
+		return Summary{}, err
+	}
+	claims, err := newClaimLog(s.RunDir, "grid run")
+	if err != nil {
+		return Summary{}, err
+	}
+	r := &runner{s: s, opts: s.withDefaults(opts), claims: claims, databaseDecides: true}
+	st, err := s.newSchedule(s.Grid.Jobs, nil)
+	if err != nil {
+		return Summary{}, err
+	}
+	return r.run(ctx, st)
+}
 
+// withDefaults fills in what opts leaves to the grid file.
+func (s *Session) withDefaults(opts Options) Options {
 	if opts.Workers <= 0 {
 		opts.Workers = s.Grid.Workers
 	}
@@ -81,53 +117,67 @@ func (s *Session) Run(ctx context.Context, opts Options) (Summary, error) {
 	if opts.Logger == nil {
 		opts.Logger = hclog.NewNullLogger()
 	}
-	disp := opts.Display
-	if disp == nil {
-		disp = nopDisplay{}
+	if opts.Display == nil {
+		opts.Display = nopDisplay{}
 	}
+	return opts
+}
 
-	// A previous orchestrator that was killed left its jobs running; and a
-	// new run gives failed jobs a fresh set of attempts.
-	if _, err := s.DB.ResetRunning(s.GridID); err != nil {
-		return Summary{}, err
-	}
-	if _, err := s.DB.ResetFailed(s.GridID); err != nil {
-		return Summary{}, err
-	}
+// runner runs the jobs of one schedule.
+type runner struct {
+	s      *Session
+	opts   Options
+	claims *claimLog
+	// databaseDecides is set for a run that owns the database: a job the
+	// database does not have as done runs even if a claim says it was
+	// finished (after the shards are merged, that means its results were
+	// deleted to run it again). A share cannot see the database and
+	// trusts the claims.
+	databaseDecides bool
+	// published, in a share, makes what the share's database holds
+	// visible to others (the shard); it is called after every job ends,
+	// one call at a time, so that a later snapshot is never replaced by
+	// an earlier one.
+	published   func() error
+	publishedMu sync.Mutex
+	mergeMu     sync.Mutex
+}
 
-	st, err := s.newSchedule()
-	if err != nil {
-		return Summary{}, err
-	}
-	sum := Summary{Total: len(s.Grid.Jobs), Skipped: st.done}
-	disp.Start(len(s.Grid.Jobs), st.done)
+type outcome struct {
+	job sweeps.Job
+	err error
+}
+
+// run hands ready jobs to opts.Workers slots until none is left.
+func (r *runner) run(ctx context.Context, st *schedule) (Summary, error) {
+	disp := r.opts.Display
+	sum := Summary{Total: len(st.order), Skipped: st.done}
+	disp.Start(len(st.order), st.done)
 	defer disp.Stop()
 
 	ready := make(chan sweeps.Job)
-	type outcome struct {
-		job sweeps.Job
-		err error
-	}
 	finished := make(chan outcome)
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-
 	var wg sync.WaitGroup
-	for i := 0; i < opts.Workers; i++ {
+	for i := 0; i < r.opts.Workers; i++ {
 		wg.Add(1)
 		go func(slot int) {
 			defer wg.Done()
-			w := &workerSlot{name: fmt.Sprintf("w%d", slot), opts: opts}
+			name := fmt.Sprintf("w%d", slot)
+			if r.opts.Owner != "" {
+				name = r.opts.Owner + " " + name
+			}
+			w := &workerSlot{name: name, opts: r.opts}
 			defer w.close()
 			for job := range ready {
-				finished <- outcome{job, s.runWithRetries(runCtx, w, job, opts.Retries, disp)}
+				finished <- outcome{job, r.runJob(runCtx, w, job)}
 			}
 		}(i)
 	}
-
 	running := 0
 	for {
-		for running < opts.Workers && runCtx.Err() == nil {
+		for running < r.opts.Workers && runCtx.Err() == nil {
 			job, ok := st.next()
 			if !ok {
 				break
@@ -138,18 +188,8 @@ func (s *Session) Run(ctx context.Context, opts Options) (Summary, error) {
 		if running == 0 {
 			break
 		}
-		o := <-finished
 		running--
-		switch {
-		case o.err == nil:
-			st.markDone(o.job.ID)
-			sum.Done++
-		case runCtx.Err() != nil:
-			// Cancelled: the job went back to pending.
-		default:
-			st.markFailed(o.job.ID)
-			sum.Failed++
-		}
+		st.record(<-finished, runCtx.Err() != nil, &sum)
 	}
 	close(ready)
 	wg.Wait()
@@ -159,6 +199,89 @@ func (s *Session) Run(ctx context.Context, opts Options) (Summary, error) {
 	}
 	disp.Summary(sum)
 	return sum, nil
+}
+
+// errDoneElsewhere: another process finished the job.
+var errDoneElsewhere = errors.New("done by another process")
+
+// heldError: another live process runs the job.
+type heldError struct{ by claimOwner }
+
+func (e *heldError) Error() string {
+	return fmt.Sprintf("run by %s (pid %d on %s)", e.by.Who, e.by.PID, e.by.Host)
+}
+
+// runJob claims a job, runs it with retries and ends its claim: done, or
+// released for someone else to run when it failed or was interrupted.
+func (r *runner) runJob(ctx context.Context, w *workerSlot, job sweeps.Job) error {
+	claim, err := r.claim(job)
+	if err != nil {
+		return err
+	}
+	stop := make(chan struct{})
+	var hb sync.WaitGroup
+	hb.Add(1)
+	go r.claims.heartbeat(job.ID, claim, claimHeartbeat, stop, &hb)
+	err = r.s.runWithRetries(ctx, w, job, r.opts.Retries, r.opts.Display)
+	close(stop)
+	hb.Wait()
+	if r.published != nil {
+		r.publishedMu.Lock()
+		perr := r.published()
+		r.publishedMu.Unlock()
+		if perr != nil && err == nil {
+			err = perr
+		}
+	}
+	state := claimReleased
+	if err == nil {
+		state = claimDone
+	}
+	if cerr := r.claims.end(job.ID, state); cerr != nil && err == nil {
+		// The results are stored; a claim left running looks dead once
+		// this process ends, and a later run merges, not reruns.
+		r.opts.Logger.Warn("claim not closed", "job", job.ID, "error", cerr)
+	}
+	return err
+}
+
+// claim takes the job's claim, or says why this run must not run it.
+func (r *runner) claim(job sweeps.Job) (*claimEntry, error) {
+	got, e, err := r.claims.take(job.ID, false)
+	if err != nil {
+		return nil, err
+	}
+	if got == claimDoneAlready && r.databaseDecides {
+		// Finished by an array task: its shard is published before its
+		// claim says done, so merging brings the result in.
+		if done, err := r.mergeAndCheck(job.ID); err != nil || done {
+			if err == nil {
+				err = errDoneElsewhere
+			}
+			return nil, err
+		}
+		got, e, err = r.claims.take(job.ID, true)
+		if err != nil {
+			return nil, err
+		}
+	}
+	switch got {
+	case claimHeld:
+		return nil, &heldError{e.claimOwner}
+	case claimDoneAlready:
+		return nil, errDoneElsewhere
+	}
+	return e, nil
+}
+
+func (r *runner) mergeAndCheck(jobID string) (bool, error) {
+	r.mergeMu.Lock()
+	defer r.mergeMu.Unlock()
+	if _, err := r.s.MergeShards(); err != nil {
+		return false, err
+	}
+	row, err := r.s.DB.Job(jobID)
+	return err == nil && row.State == results.StateDone, err
 }
 
 // checkPaths fails fast, naming the grid file and key, when a model

@@ -5,7 +5,6 @@
 package orchestrator
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -56,20 +55,12 @@ func Open(gridFile string) (*Session, error) {
 	}
 	specs := make([]results.JobSpec, 0, len(g.Jobs))
 	for _, j := range g.Jobs {
-		cfg, err := json.Marshal(j.Config)
+		spec, err := jobSpec(j)
 		if err != nil {
 			db.Close()
 			return nil, err
 		}
-		labels, err := json.Marshal(j.Labels)
-		if err != nil {
-			db.Close()
-			return nil, err
-		}
-		specs = append(specs, results.JobSpec{
-			ID: j.ID, Name: j.Name, Kind: j.Config.Kind,
-			Config: cfg, Labels: labels, Deps: j.Deps, Experiments: j.Experiments,
-		})
+		specs = append(specs, spec)
 	}
 	if _, err := db.SyncJobs(s.GridID, specs); err != nil {
 		db.Close()
