@@ -19,7 +19,7 @@ import (
 	"strings"
 	"time"
 
-	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
+	"github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
 )
 
 // ErrNotFound is wrapped by lookups of a job or grid that is not stored.
@@ -39,6 +39,9 @@ const (
 // ArtifactCheckpoint is the only artifact kind so far: a training run's
 // learned scores, projection and tokens.
 const ArtifactCheckpoint = "checkpoint"
+
+// busyTimeout is how long a statement waits for another connection's lock.
+const busyTimeout = 10 * time.Second
 
 // timeLayout is RFC 3339 in UTC with a fixed number of fractional digits, so
 // that stored timestamps sort as text in time order.
@@ -95,7 +98,7 @@ func dsn(path, journal string) string {
 	escaped := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(filepath.ToSlash(path))
 	q := url.Values{}
 	q.Set("_journal_mode", journal)
-	q.Set("_busy_timeout", "10000")
+	q.Set("_busy_timeout", fmt.Sprint(busyTimeout.Milliseconds()))
 	q.Set("_foreign_keys", "on")
 	q.Set("_synchronous", "NORMAL")
 	q.Set("_txlock", "immediate")
@@ -115,8 +118,8 @@ func (db *DB) Path() string { return db.path }
 // finds nothing left to do.
 func (db *DB) migrate() error {
 	for {
-		var version int
-		if err := db.sql.QueryRow("PRAGMA user_version").Scan(&version); err != nil {
+		version, err := db.readVersion()
+		if err != nil {
 			return fmt.Errorf("read schema version: %w", err)
 		}
 		if version > len(schemaSteps) {
@@ -128,6 +131,25 @@ func (db *DB) migrate() error {
 		if err := db.migrateStep(); err != nil {
 			return err
 		}
+	}
+}
+
+// readVersion reads PRAGMA user_version. While another connection is
+// turning a new file to WAL mode or migrating it, SQLite can answer
+// "database is locked" at once, without waiting the busy timeout (seen with
+// eight openers of one new file on a loaded machine); the read is tried
+// again for as long as the busy timeout.
+func (db *DB) readVersion() (int, error) {
+	deadline := time.Now().Add(busyTimeout)
+	for {
+		var version int
+		err := db.sql.QueryRow("PRAGMA user_version").Scan(&version)
+		var se sqlite3.Error
+		busy := errors.As(err, &se) && (se.Code == sqlite3.ErrBusy || se.Code == sqlite3.ErrLocked)
+		if !busy || time.Now().After(deadline) {
+			return version, err
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
