@@ -305,9 +305,9 @@ targets = ["dtd"]
 	// (same shots and seed), drawn before the base/new split (all four
 	// classes), holding training items of the split file.
 	cache := filepath.Join(dir, "cache")
-	files, _ := filepath.Glob(filepath.Join(cache, "fewshot", "eurosat-*", "shot_4-seed_1.json"))
+	files, _ := filepath.Glob(filepath.Join(cache, "fewshot-mt", "eurosat-*", "shot_4-seed_1.json"))
 	if len(files) != 1 {
-		t.Fatalf("few-shot files %q, want one under %s", files, filepath.Join(cache, "fewshot"))
+		t.Fatalf("few-shot files %q, want one under %s", files, filepath.Join(cache, "fewshot-mt"))
 	}
 	b, err := os.ReadFile(files[0])
 	if err != nil {
@@ -349,7 +349,7 @@ targets = ["dtd"]
 			}
 		}
 	}
-	if dtdFiles, _ := filepath.Glob(filepath.Join(cache, "fewshot", "dtd-*")); len(dtdFiles) != 0 {
+	if dtdFiles, _ := filepath.Glob(filepath.Join(cache, "fewshot-mt", "dtd-*")); len(dtdFiles) != 0 {
 		t.Errorf("a transfer evaluation sampled shots: %q", dtdFiles)
 	}
 	rgb, _ := filepath.Glob(filepath.Join(cache, "images", "*", "*.rgb"))

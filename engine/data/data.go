@@ -18,9 +18,11 @@
 //   - JPEG: Go's image/jpeg decodes, then libjpeg's fancy chroma upsampling
 //     and colour tables finish the job; the two IDCTs still round
 //     differently, so a few percent of values differ from PIL's by 1-3 levels.
-//   - Random numbers come from math/rand/v2 (PCG), so few-shot samples,
-//     training order and augmentation draws are deterministic per seed but
-//     are not the ones CPython's MT19937 / torch.randperm would give.
+//   - Few-shot samples are CPython's: MT19937 and random.sample
+//     (engine/pyrandom), so the same seed picks the same images as fomo;
+//     a split_fewshot pickle Dassl left in the dataset folder is read.
+//     Training order and augmentation draws come from math/rand/v2 (PCG):
+//     deterministic per seed, but not torch.randperm's.
 //   - ImageNet and its variants' files are listed sorted (CoOp uses
 //     os.listdir order).
 package data

@@ -7,75 +7,62 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
 	"sort"
 
+	"github.com/fomo-grid/grid/engine/pyrandom"
 	"github.com/fomo-grid/grid/internal/atomicfile"
 	"github.com/fomo-grid/grid/internal/study"
 )
 
-// fewShotStream is the PCG stream of few-shot sampling, so that the same seed
-// used elsewhere (training order, augmentation) gives unrelated numbers.
-const fewShotStream = 0x66657773686f7473 // "fewshots" in ASCII
-
-// FewShot samples k items of every class, as Dassl's generate_fewshot_dataset
-// does: items are grouped by label in order of first appearance, and each
-// class contributes k items drawn without replacement (in the order drawn),
-// or all of its items if it has fewer than k. k <= 0 returns all items.
-//
-// The draw is deterministic for a seed (math/rand/v2 PCG), but it cannot
-// reproduce CPython's MT19937 random.sample bit for bit, so the shots differ
-// from fomo's for the same seed. FewShotCached stores them so that every job
-// and every later run sees the same ones.
+// FewShot samples k items of every class exactly as Dassl's
+// generate_fewshot_dataset does after random.seed(seed): items are grouped
+// by label in order of first appearance, and each class with at least k
+// items contributes random.sample(items, k) (in the order drawn), a class
+// with fewer all of its items (Dassl's repeat=False). k <= 0 returns all
+// items. The draws are CPython's MT19937 (engine/pyrandom), so the shots are
+// the seed's own for the same split file and seed.
 func FewShot(items []Item, k int, seed int64) []Item {
-	return fewShot(newFewShotRand(seed), items, k)
+	return fewShot(pyrandom.New(seed), items, k)
 }
 
-func newFewShotRand(seed int64) *rand.Rand {
-	return rand.New(rand.NewPCG(uint64(seed), fewShotStream))
-}
-
-func fewShot(rng *rand.Rand, items []Item, k int) []Item {
+func fewShot(rng *pyrandom.Random, items []Item, k int) []Item {
 	if k <= 0 {
 		return slices.Clone(items)
 	}
 	var order []int
-	byLabel := map[int][]int{}
-	for i, it := range items {
+	byLabel := map[int][]Item{}
+	for _, it := range items {
 		if _, seen := byLabel[it.Label]; !seen {
 			order = append(order, it.Label)
 		}
-		byLabel[it.Label] = append(byLabel[it.Label], i)
+		byLabel[it.Label] = append(byLabel[it.Label], it)
 	}
 	out := make([]Item, 0, min(len(items), k*len(order)))
 	for _, label := range order {
-		idx := byLabel[label]
-		if len(idx) <= k {
-			for _, i := range idx {
-				out = append(out, items[i])
-			}
+		group := byLabel[label]
+		if len(group) < k {
+			out = append(out, group...)
 			continue
 		}
-		// Partial Fisher-Yates: the first k positions end up a uniform
-		// sample without replacement, in draw order.
-		for j := range k {
-			r := j + rng.IntN(len(idx)-j)
-			idx[j], idx[r] = idx[r], idx[j]
-			out = append(out, items[idx[j]])
+		drawn, err := pyrandom.Sample(rng, group, k)
+		if err != nil {
+			panic(err) // unreachable: len(group) >= k > 0
 		}
+		out = append(out, drawn...)
 	}
 	return out
 }
 
 // FewShotFile is where FewShotCached keeps the shots of ds:
-// <cacheDir>/fewshot/<name>-<hash of the dataset dir>/shot_<k>-seed_<seed>.json.
-// The hash keeps two data roots holding different copies of a dataset apart.
+// <cacheDir>/fewshot-mt/<name>-<hash of the dataset dir>/shot_<k>-seed_<seed>.json.
+// The hash keeps two data roots holding different copies of a dataset apart;
+// "-mt" keeps the files of an older grid, drawn with another generator, out.
 func FewShotFile(ds *Dataset, k int, seed int64, cacheDir string) string {
 	sum := sha256.Sum256([]byte(ds.Dir))
-	return filepath.Join(cacheDir, "fewshot", ds.Name+"-"+hex.EncodeToString(sum[:4]),
+	return filepath.Join(cacheDir, "fewshot-mt", ds.Name+"-"+hex.EncodeToString(sum[:4]),
 		fmt.Sprintf("shot_%d-seed_%d.json", k, seed))
 }
 
@@ -85,11 +72,16 @@ func FewShotFile(ds *Dataset, k int, seed int64, cacheDir string) string {
 // its test split and is left alone). Test is unchanged. k <= 0 returns ds;
 // k > 0 on a test-only dataset (an ImageNet variant) is an error.
 //
-// The sample is stored in FewShotFile as {"train": [[path, label, classname],
-// ...], "val": [...]} with paths relative to ds.Dir, written to a temporary
-// file and renamed into place, so concurrent jobs never see a partial file.
-// Once the file exists it is used as is: every item it lists must still be
-// in ds, otherwise the error names the file (delete it to resample).
+// Where the shots come from, first found first:
+//   - <dataset dir>/split_fewshot/shot_<k>-seed_<seed>.pkl, the pickle Dassl
+//     wrote when the seed's runs used this dataset folder (DasslFewShotFile);
+//   - FewShotFile in cacheDir, written by an earlier job;
+//   - a fresh draw, then stored in FewShotFile as {"train": [[path, label,
+//     classname], ...], "val": [...]} with paths relative to ds.Dir,
+//     atomically, so concurrent jobs never see a partial file.
+//
+// A stored sample is used as is: every item it lists must still be in ds,
+// otherwise the error names the file (delete a cache file to resample).
 // cacheDir must be writable (the data root may not be); the trainer passes
 // e.g. $GRID_CACHE_DIR or the user cache directory.
 func FewShotCached(ds *Dataset, k int, seed int64, cacheDir string) (*Dataset, error) {
@@ -98,6 +90,9 @@ func FewShotCached(ds *Dataset, k int, seed int64, cacheDir string) (*Dataset, e
 	}
 	if ds.TestOnly {
 		return nil, fmt.Errorf("dataset %s is test-only (a transfer target): it has no training images to sample %d shots from", ds.Name, k)
+	}
+	if out, found, err := readDasslFewShot(ds, DasslFewShotFile(ds, k, seed)); found || err != nil {
+		return out, err
 	}
 	path := FewShotFile(ds, k, seed, cacheDir)
 	out := *ds
@@ -111,17 +106,14 @@ func FewShotCached(ds *Dataset, k int, seed int64, cacheDir string) (*Dataset, e
 	case !errors.Is(err, fs.ErrNotExist):
 		return nil, fmt.Errorf("few-shot file: %w", err)
 	}
-	rng := newFewShotRand(seed)
+	rng := pyrandom.New(seed)
 	out.Train = fewShot(rng, ds.Train, k)
-	if !ds.ValIsTest {
-		out.Val = fewShot(rng, ds.Val, min(k, 4))
-	}
 	file := fewShotJSON{Train: toEntries(ds.Dir, out.Train)}
 	if !ds.ValIsTest {
+		out.Val = fewShot(rng, ds.Val, min(k, 4))
 		file.Val = toEntries(ds.Dir, out.Val)
 	}
-	b, err = json.Marshal(file)
-	if err != nil {
+	if b, err = json.Marshal(file); err != nil {
 		return nil, err
 	}
 	if err := writeFileAtomic(path, b); err != nil {

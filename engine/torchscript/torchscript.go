@@ -25,6 +25,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/fomo-grid/grid/engine/pickle"
 	"github.com/fomo-grid/grid/engine/safetensors"
 )
 
@@ -145,12 +146,12 @@ func readRecord(zf *zip.File) ([]byte, error) {
 // loadStorage answers a persistent id ('storage', torch.<Type>Storage, key,
 // location, numel). Tensors that share a key share the storage.
 func loadStorage(storages map[string]*storage, pid any) (any, error) {
-	t, ok := pid.(tuple)
+	t, ok := pid.(pickle.Tuple)
 	if !ok || len(t) < 5 || t[0] != "storage" {
 		return nil, fmt.Errorf("persistent id %s is not ('storage', type, key, location, numel)", describe(pid))
 	}
-	g, ok := t[1].(global)
-	if !ok || !strings.HasSuffix(g.name, "Storage") {
+	g, ok := t[1].(pickle.Global)
+	if !ok || !strings.HasSuffix(g.Name, "Storage") {
 		return nil, fmt.Errorf("persistent id names storage type %s, not a torch.<Type>Storage", describe(t[1]))
 	}
 	key, ok := t[2].(string)
@@ -161,7 +162,7 @@ func loadStorage(storages map[string]*storage, pid any) (any, error) {
 	if !ok || numel < 0 {
 		return nil, fmt.Errorf("storage %s: element count %v is not a non-negative integer", key, t[4])
 	}
-	dtype := strings.TrimSuffix(g.name, "Storage")
+	dtype := strings.TrimSuffix(g.Name, "Storage")
 	if s, ok := storages[key]; ok {
 		if s.dtype != dtype {
 			return nil, fmt.Errorf("storage %s is used both as %sStorage and as %sStorage", key, s.dtype, dtype)
@@ -202,17 +203,17 @@ func collect(root any) ([]namedTensor, error) {
 			names[name] = true
 			out = append(out, namedTensor{name, v})
 			return nil
-		case *object, *dict, *list:
+		case *pickle.Object, *pickle.Dict, *pickle.List:
 			if seen[v] { // a shared or cyclic reference: name its tensors once
 				return nil
 			}
 			seen[v] = true
 		}
 		switch v := v.(type) {
-		case *object:
-			return walk(v.state, name)
-		case *dict:
-			for i, k := range v.keys {
+		case *pickle.Object:
+			return walk(v.State, name)
+		case *pickle.Dict:
+			for i, k := range v.Keys {
 				var key string
 				switch k := k.(type) {
 				case string:
@@ -222,17 +223,17 @@ func collect(root any) ([]namedTensor, error) {
 				default:
 					continue
 				}
-				if err := walk(v.values[i], join(name, key)); err != nil {
+				if err := walk(v.Values[i], join(name, key)); err != nil {
 					return err
 				}
 			}
-		case *list:
-			for i, it := range v.items {
+		case *pickle.List:
+			for i, it := range v.Items {
 				if err := walk(it, join(name, strconv.Itoa(i))); err != nil {
 					return err
 				}
 			}
-		case tuple:
+		case pickle.Tuple:
 			for i, it := range v {
 				if err := walk(it, join(name, strconv.Itoa(i))); err != nil {
 					return err
