@@ -122,6 +122,13 @@ type TrainResult struct {
 	Checkpoint string     `json:"checkpoint"`
 }
 
+// Placed is implemented by an Engine that computes on a backend
+// (engine/backend): Placement names the backend ("cpu", "cuda") and the
+// device, for the worker's Info.
+type Placed interface {
+	Placement() (backend, device string)
+}
+
 // Engine trains and evaluates DPT. Implementations must honour ctx: a
 // cancelled context stops the run promptly with ctx.Err().
 type Engine interface {

@@ -27,8 +27,11 @@ type Options struct {
 	// WorkerCommand starts a worker process; nil means this binary's hidden
 	// worker subcommand.
 	WorkerCommand func() *exec.Cmd
-	Display       Display      // progress output; nil prints nothing
-	Logger        hclog.Logger // worker logs; nil discards
+	// Backend is the engine backend every worker computes on, passed to it
+	// as worker.Options.Backend ("" leaves the choice to the workers).
+	Backend string
+	Display Display      // progress output; nil prints nothing
+	Logger  hclog.Logger // worker logs; nil discards
 	// Owner names this process in the claims it takes, for `grid status`
 	// and logs ("slurm 1234_5"); "" is "grid run".
 	Owner string
@@ -492,7 +495,7 @@ func (w *workerSlot) client(ctx context.Context) (*worker.Client, error) {
 		return w.c, nil
 	}
 	w.discard()
-	c, err := worker.Start(ctx, worker.Options{Command: w.opts.WorkerCommand, Logger: w.opts.Logger.Named(w.name)})
+	c, err := worker.Start(ctx, worker.Options{Command: w.opts.WorkerCommand, Logger: w.opts.Logger.Named(w.name), Backend: w.opts.Backend})
 	if err != nil {
 		return nil, fmt.Errorf("start worker: %w", err)
 	}

@@ -13,6 +13,7 @@ import (
 // gridFile is a grid file after validation, before expansion.
 type gridFile struct {
 	name, out, model, dataRoot string
+	backend                    string
 	workers, retries           int
 	defaults                   settings
 	slurm                      Slurm
@@ -67,6 +68,9 @@ type exclude struct {
 }
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+
+// backendRE is the form of a backend name.
+var backendRE = regexp.MustCompile(`^[a-z][a-z0-9_-]*$`)
 
 const nameRule = "use letters, digits, '.', '_' and '-', starting with a letter or digit"
 
@@ -395,8 +399,15 @@ func (d *decoder) decodeGrid(s scope, v any, f *gridFile) error {
 			f.workers, err = ks.integer(t[k], 1)
 		case "retries":
 			f.retries, err = ks.integer(t[k], 0)
+		case "backend":
+			// Which backends exist is the binary's business (cmd/grid
+			// checks the name); here it only has to be a name.
+			f.backend, err = ks.str(t[k])
+			if err == nil && !backendRE.MatchString(f.backend) {
+				err = ks.errorf("bad backend %q: a backend name such as \"auto\", \"cpu\" or \"cuda\"", f.backend)
+			}
 		default:
-			err = ks.errorf("unknown key (known: name, out, model, data_root, workers, retries)")
+			err = ks.errorf("unknown key (known: name, out, model, data_root, workers, retries, backend)")
 		}
 		if err != nil {
 			return err

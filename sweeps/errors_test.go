@@ -29,6 +29,7 @@ datasets = ["eurosat"]
 		{"missing grid.name", "[grid] #<\nmodel = \"m\"\ndata_root = \"d\"\n" + experiment, "", "grid.name", "missing"},
 		{"missing grid.model", "[grid] #<\nname = \"n\"\ndata_root = \"d\"\n" + experiment, "", "grid.model", "missing"},
 		{"grid.workers string", header + "workers = \"2\" #<\n" + experiment, "", "grid.workers", `expected an integer, got string "2"`},
+		{"bad backend name", header + "backend = \"CUDA 12\" #<\n" + experiment, "", "grid.backend", `bad backend "CUDA 12"`},
 		{"grid.retries negative", header + "retries = -1 #<\n" + experiment, "", "grid.retries", "at least 0"},
 		{"bad grid name", "[grid]\nname = \"a b\" #<\nmodel = \"m\"\ndata_root = \"d\"\n" + experiment, "", "grid.name", "bad name"},
 		{"no experiments", header + "[defaults]\nseed = 1\n", "", "experiment", "no experiments"},

@@ -41,6 +41,11 @@ type Grid struct {
 	Workers  int    // default number of parallel workers (>= 1)
 	Retries  int    // extra attempts for a failed job (>= 0)
 	Slurm    Slurm  // [slurm]: resources for `grid submit`
+	// Backend is the engine backend setting ("auto", "cpu", "cuda", ...;
+	// "" when the file has none). It is not part of any job's identity:
+	// the same job gives the same numbers on every backend, up to
+	// rounding.
+	Backend string
 
 	File string // the path the grid was loaded from, as given
 	Dir  string // the directory of File: paths in the file are relative to it
@@ -88,6 +93,7 @@ func Parse(filename string, src []byte) (*Grid, error) {
 		Workers:  f.workers,
 		Retries:  f.retries,
 		Slurm:    f.slurm,
+		Backend:  f.backend,
 		File:     filename,
 		Dir:      filepath.Dir(filename),
 		Jobs:     expand(f),

@@ -287,6 +287,7 @@ lr = [0.002, 0.0035]
 data_root = "data"
 name = "renamed"
 model = "./models/m/"
+backend = "cpu"
 `)
 	// 2 datasets × 2 weight_std × 2 n_ctx × 2 zipped pairs = 16 cells.
 	if len(a.Jobs) != 16+16+32 {
@@ -294,7 +295,10 @@ model = "./models/m/"
 	}
 	ia, ib := ids(a), ids(b)
 	if strings.Join(ia, " ") != strings.Join(ib, " ") {
-		t.Errorf("IDs differ after rewriting the file:\n%v\n%v", ia, ib)
+		t.Errorf("IDs differ after rewriting the file (and choosing a backend):\n%v\n%v", ia, ib)
+	}
+	if a.Backend != "" || b.Backend != "cpu" {
+		t.Errorf("backends %q and %q, want none and cpu", a.Backend, b.Backend)
 	}
 	hex16 := regexp.MustCompile(`^[0-9a-f]{16}$`)
 	for _, id := range ia {

@@ -48,6 +48,10 @@ type Options struct {
 	// Env is added to the worker's environment (after the command's own, or
 	// this process's when the command sets none).
 	Env []string
+	// Backend is the backend setting the worker's engine is to compute on
+	// ("cpu", "cuda", "auto"; "" leaves it to the worker). The worker
+	// process reads it with BackendSetting.
+	Backend string
 	// StartTimeout bounds the wait for the worker's handshake (default two
 	// minutes); a ctx passed to Start can end it sooner.
 	StartTimeout time.Duration
@@ -106,7 +110,7 @@ func Start(ctx context.Context, opts Options) (*Client, error) {
 			if cmd == nil {
 				return nil, errors.New("worker command is nil")
 			}
-			cmd.Env = workerEnv(cmd.Env, opts.Env, logger, spec.Env)
+			cmd.Env = workerEnv(cmd.Env, opts.Env, opts.Backend, logger, spec.Env)
 			if err := proc.prepare(cmd); err != nil {
 				return nil, err
 			}
@@ -146,18 +150,25 @@ func Start(ctx context.Context, opts Options) (*Client, error) {
 
 // workerEnv orders the worker's environment so that later entries win (as
 // os/exec does for duplicates): the base environment, then Options.Env, then
-// the log level, then go-plugin's handshake variables.
-func workerEnv(cmdEnv, extra []string, logger hclog.Logger, pluginEnv []string) []string {
+// the backend and the log level, then go-plugin's handshake variables.
+func workerEnv(cmdEnv, extra []string, backend string, logger hclog.Logger, pluginEnv []string) []string {
 	env := cmdEnv
 	if env == nil {
 		env = os.Environ()
 	}
 	env = append(env[:len(env):len(env)], extra...)
+	if backend != "" {
+		env = append(env, envBackend+"="+backend)
+	}
 	if level := logger.GetLevel(); level != hclog.NoLevel {
 		env = append(env, envLogLevel+"="+level.String())
 	}
 	return append(env, pluginEnv...)
 }
+
+// BackendSetting is, in a worker process, the backend setting its host
+// asked for (Options.Backend; "" when none).
+func BackendSetting() string { return os.Getenv(envBackend) }
 
 // socketBaseDir picks where go-plugin makes the worker's socket directory: the
 // temporary directory unless its path is so long that the socket path would

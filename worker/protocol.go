@@ -62,6 +62,8 @@ const (
 	maxMessageSize = math.MaxInt32
 	// envLogLevel carries the host logger's level to the worker's logger.
 	envLogLevel = "GRID_WORKER_LOG_LEVEL"
+	// envBackend carries Options.Backend to the worker (BackendSetting).
+	envBackend = "GRID_WORKER_BACKEND"
 )
 
 // Task is one job sent to a worker. Kind "train" learns a prompt on the
@@ -149,7 +151,9 @@ type Evaluation struct {
 type Info struct {
 	ProtocolVersion int    `json:"protocol_version"`
 	PID             int    `json:"pid"`
-	Engine          string `json:"engine"`     // the engine's type (or its String())
+	Engine          string `json:"engine"`            // the engine's type (or its String())
+	Backend         string `json:"backend,omitempty"` // what the engine computes on (engine.Placed)
+	Device          string `json:"device,omitempty"`
 	GoVersion       string `json:"go_version"` // toolchain the worker was built with
 	Module          string `json:"module"`     // main module path and version
 	Revision        string `json:"revision,omitempty"`

@@ -71,6 +71,9 @@ func (s *server) info(context.Context) (*Info, error) {
 	if named, ok := s.engine.(fmt.Stringer); ok {
 		info.Engine = named.String()
 	}
+	if placed, ok := s.engine.(engine.Placed); ok {
+		info.Backend, info.Device = placed.Placement()
+	}
 	if build, ok := debug.ReadBuildInfo(); ok {
 		info.GoVersion = build.GoVersion
 		info.Module = build.Main.Path + "@" + build.Main.Version

@@ -55,6 +55,7 @@ func cmdEval(args []string, stdout, stderr io.Writer) error {
 	jobID := fs.String("job", "", "ID (or unique ID prefix) of a train job of the grid file")
 	noShared := fs.Bool("noshared", false, "test without the visual prompts (projection-free transfer)")
 	logits := fs.String("logits", "", "write every test image's path, label and class logits to this CSV file")
+	backendFlag := fs.String("backend", "", "what the worker computes on: auto, cpu or cuda (default: with --job the grid file's, else auto)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	verbose := fs.Bool("v", false, "show worker logs")
 	file, err := parse(fs, args)
@@ -86,12 +87,13 @@ func cmdEval(args []string, stdout, stderr io.Writer) error {
 	}
 
 	var variant study.Variant
+	var gridBackend string
 	if given["job"] {
 		job, err := resolveJob(file, *jobID)
 		if err != nil {
 			return err
 		}
-		*jobID, *checkpoint = job.id, job.checkpoint
+		*jobID, *checkpoint, gridBackend = job.id, job.checkpoint, job.backend
 		if *model == "" {
 			*model = job.model
 		}
@@ -154,6 +156,10 @@ func cmdEval(args []string, stdout, stderr io.Writer) error {
 		*logits = abs
 	}
 
+	backendName, err := chooseBackend(*backendFlag, gridBackend, file, stderr)
+	if err != nil {
+		return fmt.Errorf("eval: %w", err)
+	}
 	task := worker.Task{
 		JobID:        "eval",
 		Kind:         study.KindEval,
@@ -166,7 +172,7 @@ func cmdEval(args []string, stdout, stderr io.Writer) error {
 		Prompt:       *promptText,
 		LogitsFile:   *logits,
 	}
-	ev, err := runEval(task, stderr, *verbose)
+	ev, err := runEval(task, backendName, stderr, *verbose)
 	if err != nil {
 		return err
 	}
@@ -198,7 +204,7 @@ func cmdEval(args []string, stdout, stderr io.Writer) error {
 
 // runEval runs one eval task on a fresh worker process and returns its one
 // evaluation.
-func runEval(task worker.Task, stderr io.Writer, verbose bool) (worker.Evaluation, error) {
+func runEval(task worker.Task, backendName string, stderr io.Writer, verbose bool) (worker.Evaluation, error) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	level := hclog.Warn
@@ -206,7 +212,7 @@ func runEval(task worker.Task, stderr io.Writer, verbose bool) (worker.Evaluatio
 		level = hclog.Debug
 	}
 	logger := hclog.New(&hclog.LoggerOptions{Name: "grid", Output: stderr, Level: level})
-	c, err := worker.Start(ctx, worker.Options{Logger: logger})
+	c, err := worker.Start(ctx, worker.Options{Logger: logger, Backend: backendName})
 	if err != nil {
 		if ctx.Err() != nil {
 			return worker.Evaluation{}, interruptedError{errors.New("eval interrupted")}
@@ -233,6 +239,7 @@ type evalJob struct {
 	checkpoint               string
 	model, dataRoot, dataset string
 	variant                  study.Variant
+	backend                  string // the grid file's backend setting
 }
 
 // resolveJob finds a train job of the grid file by ID (or unique ID prefix)
@@ -277,6 +284,7 @@ func resolveJob(gridFile, id string) (evalJob, error) {
 		dataRoot: s.Grid.Resolve(j.Config.DataRoot),
 		dataset:  j.Config.Dataset,
 		variant:  j.Config.Variant,
+		backend:  s.Grid.Backend,
 	}, nil
 }
 

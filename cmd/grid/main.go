@@ -25,7 +25,6 @@ import (
 	"github.com/fomo-grid/grid/engine/demo"
 	"github.com/fomo-grid/grid/orchestrator"
 	"github.com/fomo-grid/grid/report"
-	"github.com/fomo-grid/grid/worker"
 )
 
 // workerCommand is the hidden subcommand that turns this binary into a
@@ -35,12 +34,14 @@ const workerCommand = "__worker"
 const usage = `grid: grids of discrete-prompt-tuning experiments on CLIP
 
 usage:
-  grid run    [--workers N] [--retries N] [--plain] [grid.toml]   run every job not done yet
+  grid run    [--workers N] [--retries N] [--backend auto|cpu|cuda] [--plain] [grid.toml]
+                                          run every job not done yet
   grid plan   [--json] [grid.toml]        list jobs and whether each is new, done, failed or stale
   grid status [--json] [grid.toml]        state, attempts and accuracies of every job
   grid report [--plot] [grid.toml]        Markdown tables (and PNG/SVG figures) in <run dir>/report
   grid eval   --model DIR --data-root DIR --dataset NAME [--classes all|base|new]
-              (--prompt TEXT | --checkpoint FILE | --job ID [grid.toml]) [--noshared] [--logits FILE.csv] [--json]
+              (--prompt TEXT | --checkpoint FILE | --job ID [grid.toml]) [--noshared] [--logits FILE.csv]
+              [--backend auto|cpu|cuda] [--json]
                                           accuracy and macro-F1 of a prompt or checkpoint on a test split
   grid demo   [--dir demo]                write the built-in demo: tiny CLIP, vocabulary, image dataset
 
@@ -49,7 +50,7 @@ The grid file defaults to grid.toml. Exit status: 0 all done, 1 jobs failed or b
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == workerCommand {
-		worker.Serve() // never returns
+		serveWorker() // never returns
 	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
@@ -138,6 +139,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	retries := fs.Int("retries", -1, "extra attempts per failed job (default: the grid file's)")
 	plain := fs.Bool("plain", false, "log lines instead of progress bars")
 	verbose := fs.Bool("v", false, "show worker logs")
+	backendFlag := fs.String("backend", "", "what the workers compute on: auto, cpu or cuda (default: the grid file's, else auto)")
 	file, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -147,6 +149,10 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer s.Close()
+	backendName, err := chooseBackend(*backendFlag, s.Grid.Backend, file, stderr)
+	if err != nil {
+		return err
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -162,7 +168,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 		level = hclog.Debug
 	}
 	logger := hclog.New(&hclog.LoggerOptions{Name: "grid", Output: stderr, Level: level})
-	sum, err := s.Run(ctx, orchestrator.Options{Workers: *workers, Retries: *retries, Display: disp, Logger: logger})
+	sum, err := s.Run(ctx, orchestrator.Options{Workers: *workers, Retries: *retries, Backend: backendName, Display: disp, Logger: logger})
 	if err != nil {
 		return err
 	}

@@ -5,8 +5,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-
-	"github.com/fomo-grid/grid/engine/cpu"
 )
 
 // Hugging Face's CLIPModel stores the same weights as OpenAI's checkpoints
@@ -212,9 +210,7 @@ func FromHFNames(tensors map[string]Tensor) (map[string]Tensor, error) {
 			out[oa] = Tensor{Shape: shape, Data: data}
 		case src.transpose:
 			hf := tensors[src.names[0]]
-			data := make([]float32, len(hf.Data))
-			cpu.Transpose(data, hf.Data, hf.Shape[0], hf.Shape[1])
-			out[oa] = Tensor{Shape: shape, Data: data}
+			out[oa] = Tensor{Shape: shape, Data: transposed(hf.Data, hf.Shape[0], hf.Shape[1])}
 		default:
 			t := tensors[src.names[0]]
 			if len(t.Shape) == 1 && len(shape) == 0 { // keep a [1] logit_scale as stored

@@ -220,8 +220,17 @@ func TestLoadedFixtureMatchesPyTorchFeatures(t *testing.T) {
 		}
 	}
 	// Compared before L2 normalisation, so that a scale error shows too.
-	closeTo("image features", m.VisionForward(f.Images, f.Batch, nil).Features, f.ImageFeatures)
-	closeTo("text features", m.TextForward(f.Tokens, nil, 0).Features, f.TextFeatures)
+	r := runner(t, m)
+	img, err := r.ImageFeatures(f.Images, f.Batch, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	txt, err := r.TextFeatures(f.Tokens, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeTo("image features", img.Raw, f.ImageFeatures)
+	closeTo("text features", txt.Raw, f.TextFeatures)
 }
 
 // toHFNames is the inverse mapping, written out separately from
@@ -458,10 +467,15 @@ func runOneDPTStep(t *testing.T, m *Model) {
 		}
 		return out
 	}
-	in := DPTInput{ClassTokens: tokens, NCtx: nCtx, Ctx: m.TokenEmbeddings([]int{320, 1125, 539, 518}),
-		ProjW: rngVals(c.VisionWidth*c.TextWidth, 0.02), ProjB: make([]float32, c.VisionWidth),
+	r := runner(t, m)
+	in := DPTInput{ClassTokens: tokens, NCtx: nCtx, CtxIDs: []int{320, 1125, 539, 518},
+		ProjW: upload(t, r, rngVals(c.VisionWidth*c.TextWidth, 0.02)), ProjB: upload(t, r, make([]float32, c.VisionWidth)),
 		Images: rngVals(3*c.ImageResolution*c.ImageResolution, 1), Batch: 1, Labels: []int{1}}
-	out := m.DPTStep(in, true)
+	stepOut := step(t, r, in, true)
+	out := struct {
+		Loss                 float32
+		Logits, DCtx, DProjW []float32
+	}{stepOut.loss, stepOut.logits, stepOut.dctx, stepOut.dprojW}
 	finite := func(what string, xs []float32) {
 		for i, x := range xs {
 			if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {

@@ -1,11 +1,15 @@
-// Package clip is OpenAI's ViT CLIP in fp32 on the pure-Go CPU engine, with
-// the two additions DPT needs: learned embeddings in the first n_ctx slots of
+// Package clip is OpenAI's ViT CLIP in fp32 on any engine/backend, with the
+// two additions DPT needs: learned embeddings in the first n_ctx slots of
 // the text prompt, and extra prompt tokens appended to the ViT sequence.
 // Both towers are frozen: backward passes return gradients with respect to
 // those prompt inputs only.
 //
-// Parameters use OpenAI's state-dict names and layouts (text_projection and
-// visual.proj are [width,embed] matrices applied as x@P).
+// A Model holds the weights on the host, under OpenAI's state-dict names and
+// layouts (text_projection and visual.proj are [width,embed] matrices
+// applied as x@P). Model.On puts them on a backend, once per backend, and
+// returns a Runner: the passes, the DPT objective, the visual prompts and
+// the logits, over buffers of that backend, in workspaces reused from step
+// to step.
 package clip
 
 import (
@@ -15,7 +19,6 @@ import (
 	"slices"
 	"strconv"
 
-	"github.com/fomo-grid/grid/engine/cpu"
 	"github.com/fomo-grid/grid/engine/safetensors"
 )
 
@@ -47,10 +50,11 @@ type Model struct {
 
 	// Observe, when not nil, is called with the residual stream entering
 	// each tower's first block and after every block, by every forward pass
-	// (TextForward, TextFeatures, VisionForward, ImageFeatures, DPTStep). It
-	// is called on the goroutine running the pass. To observe without
-	// affecting other users of a model, set it on a copy: o := *m;
-	// o.Observe = f (the copy shares the weights).
+	// of the Runners of this model (a DPT step then never reuses a text
+	// pass). It is called on the goroutine running the pass. To observe
+	// without affecting other users of a model, set it on a copy: o := *m;
+	// o.Observe = f; o.On(b) (the copy shares the weights, on the host and
+	// on every backend).
 	Observe Observer
 
 	tokenEmbedding      []float32 // [vocab, textWidth]
@@ -70,9 +74,7 @@ type Model struct {
 
 	logitScale []float32 // [1]: ln of the logit multiplier
 
-	// Transposed copies of the two projections, so that x@P is the
-	// cpu.MatmulForward form x·(Pᵀ)ᵀ.
-	textProjT, visualProjT []float32
+	devices *deviceCache // the weights on each backend, shared by copies
 }
 
 // param ties a state-dict name to the field holding it.
@@ -150,7 +152,7 @@ func FromTensors(tensors map[string]Tensor) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Model{Config: cfg}
+	m := &Model{Config: cfg, devices: &deviceCache{}}
 	ps := m.params()
 	expected := make(map[string]bool, len(ps))
 	var problems []string
@@ -182,7 +184,6 @@ func FromTensors(tensors map[string]Tensor) (*Model, error) {
 	for _, p := range ps {
 		*p.data = tensors[p.name].Data
 	}
-	m.prepare()
 	return m, nil
 }
 
@@ -197,15 +198,6 @@ func sameShape(got, want []int) bool {
 
 func describe(c Config) string {
 	return fmt.Sprintf("ViT width %d, %d layers, patch %d, %dpx; text width %d, %d layers", c.VisionWidth, c.VisionLayers, c.PatchSize, c.ImageResolution, c.TextWidth, c.TextLayers)
-}
-
-// prepare computes the derived copies the forward passes use.
-func (m *Model) prepare() {
-	c := m.Config
-	m.textProjT = make([]float32, len(m.textProjection))
-	cpu.Transpose(m.textProjT, m.textProjection, c.TextWidth, c.EmbedDim)
-	m.visualProjT = make([]float32, len(m.visualProj))
-	cpu.Transpose(m.visualProjT, m.visualProj, c.VisionWidth, c.EmbedDim)
 }
 
 // Load reads the model at path: a weights file, or a model directory
@@ -258,7 +250,7 @@ func NewRandom(cfg Config, seed uint64) *Model {
 			s[i] = float32((2*rng.Float64() - 1) * bound)
 		}
 	}
-	m := &Model{Config: cfg}
+	m := &Model{Config: cfg, devices: &deviceCache{}}
 	ps := m.params()
 	for _, p := range ps {
 		n := 1
@@ -298,7 +290,6 @@ func NewRandom(cfg Config, seed uint64) *Model {
 	fill(m.lnPostW, 1)
 	normal(m.visualProj, vScale)
 	m.logitScale[0] = float32(math.Log(100))
-	m.prepare()
 	return m
 }
 
@@ -306,38 +297,4 @@ func fill(s []float32, v float32) {
 	for i := range s {
 		s[i] = v
 	}
-}
-
-// LogitScale is the multiplier of the cosine similarities, exp(logit_scale)
-// (100 for the pretrained models).
-func (m *Model) LogitScale() float32 {
-	return float32(math.Exp(float64(m.logitScale[0])))
-}
-
-// TokenEmbeddings returns the embedding rows of ids (len(ids) × TextWidth),
-// e.g. the DPT context E[selected ids]. It panics on an id outside the
-// vocabulary.
-func (m *Model) TokenEmbeddings(ids []int) []float32 {
-	w := m.Config.TextWidth
-	out := make([]float32, len(ids)*w)
-	for i, id := range ids {
-		if id < 0 || id >= m.Config.VocabSize {
-			panic(fmt.Sprintf("clip: token id %d outside the vocabulary of %d", id, m.Config.VocabSize))
-		}
-		copy(out[i*w:(i+1)*w], m.tokenEmbedding[id*w:(id+1)*w])
-	}
-	return out
-}
-
-// ScoresGrad is the straight-through gradient of the DPT scores: the
-// gradient dctx (nCtx × TextWidth) with respect to the context embeddings,
-// times the token embedding matrix transposed, giving nCtx × VocabSize.
-func (m *Model) ScoresGrad(dctx []float32, nCtx int) []float32 {
-	c := m.Config
-	if len(dctx) != nCtx*c.TextWidth {
-		panic(fmt.Sprintf("clip: ScoresGrad got %d values for %d×%d", len(dctx), nCtx, c.TextWidth))
-	}
-	out := make([]float32, nCtx*c.VocabSize)
-	cpu.MatmulForward(out, dctx, m.tokenEmbedding, nil, nCtx, c.TextWidth, c.VocabSize)
-	return out
 }

@@ -1,5 +1,11 @@
 package clip
 
+import (
+	"fmt"
+
+	"github.com/fomo-grid/grid/engine/backend"
+)
+
 // Tower names an Observer receives.
 const (
 	TextTower   = "text"
@@ -13,17 +19,23 @@ const (
 // ln_pre's output), then k after block k-1, up to the tower's layer count.
 // residual is batch × length × width, row-major, one sequence after another.
 // For the text tower length is the number of positions computed, max(EOT)+1,
-// not ContextLength (see TextForward). residual is the engine's own buffer,
-// valid only during the call (inference overwrites it with the next block's
-// output): copy what you keep, and never modify it.
+// not ContextLength (see textLength). residual is a copy downloaded from
+// the backend for this call.
 type Observer func(tower string, depth int, residual []float32, batch, length, width int)
 
-// streamObserver binds m.Observe to one pass of a tower, or is nil when no
-// observer is set, so that an unobserved pass costs one nil check per block.
-func (m *Model) streamObserver(tower string, batch, length, width int) streamObserver {
+// streamObserver binds m.Observe to one pass of a tower on b, or is nil
+// when no observer is set, so that an unobserved pass costs one nil check
+// per block. Each observed stream is downloaded into a new slice.
+func (m *Model) streamObserver(tower string, b backend.Backend, batch, length, width int) streamObserver {
 	if m.Observe == nil {
 		return nil
 	}
 	observe := m.Observe
-	return func(depth int, x []float32) { observe(tower, depth, x, batch, length, width) }
+	return func(depth int, x backend.Buffer) {
+		residual := make([]float32, batch*length*width)
+		if err := b.Download(residual, x); err != nil {
+			panic(fmt.Sprintf("clip: observing the %s tower at depth %d: %v", tower, depth, err))
+		}
+		observe(tower, depth, residual, batch, length, width)
+	}
 }

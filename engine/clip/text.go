@@ -3,7 +3,7 @@ package clip
 import (
 	"fmt"
 
-	"github.com/fomo-grid/grid/engine/cpu"
+	"github.com/fomo-grid/grid/engine/backend"
 )
 
 // EOTIndex is the position CLIP reads the text feature from: the argmax of
@@ -46,121 +46,129 @@ func (m *Model) CheckTokens(tokens [][]int, nCtx int) error {
 	return nil
 }
 
-// TextState is a text forward pass kept for its backward pass.
-type TextState struct {
-	// Features are the projected EOT features, nClasses × EmbedDim, before
-	// L2 normalisation.
-	Features []float32
-
-	nClasses, length, nCtx int
-	eot                    []int
-	acts                   *stackActs
-	lnIn, lnOut            []float32 // ln_final input and output at the EOT rows
-	lnMean, lnRstd         []float32
+// textLength is the number of positions the text tower computes for
+// tokens: max(EOT)+1. The attention is causal and the feature is read at
+// the EOT position, so later positions cannot change any feature.
+func textLength(tokens [][]int) int {
+	T := 0
+	for _, seq := range tokens {
+		T = max(T, EOTIndex(seq)+1)
+	}
+	return T
 }
 
-// TextForward encodes each class sequence, with the embeddings at positions
-// 1..nCtx replaced by the rows of ctx (nCtx × TextWidth; nil keeps the token
-// embeddings), and keeps the activations for TextBackward. Because the
-// attention is causal and the feature is read at the EOT position, only the
-// first max(EOT)+1 positions are computed: the result is identical to a
-// full-length pass. It panics on input CheckTokens rejects or a ctx of the
-// wrong size.
-func (m *Model) TextForward(tokens [][]int, ctx []float32, nCtx int) *TextState {
-	return m.textForward(tokens, ctx, nCtx, true, false)
+// textKey is the shape of a text pass.
+type textKey struct {
+	classes, length, nCtx int
+	keep                  bool
 }
 
-// TextFeatures returns the L2-normalised text features (nClasses ×
-// EmbedDim), keeping no activations.
-func (m *Model) TextFeatures(tokens [][]int, ctx []float32, nCtx int) []float32 {
-	s := m.textForward(tokens, ctx, nCtx, false, false)
-	return normalized(s.Features, s.nClasses, m.Config.EmbedDim)
+// textWork is the workspace of a text pass: its inputs on the device, the
+// tower's workspace, and the head (ln_final and the projection at the EOT
+// rows) with what its backward pass needs.
+type textWork struct {
+	mem   arena
+	key   textKey
+	stack *stackWork
+
+	ids      backend.Buffer // Int32 [classes,T], padded with 0 as clip.tokenize pads
+	eotRows  backend.Buffer // Int32 [classes]: row c·T+EOT_c of the stream
+	hostIDs  []int32        // what ids holds, to upload only when tokens change
+	hostEOTs []int32
+	uploaded bool // ids and eotRows hold hostIDs and hostEOTs
+	// ctxIDs are the token ids of the context of the last forward pass,
+	// when ctxKnown (a DPT step sets them; every other pass clears it).
+	ctxIDs   []int32
+	ctxKnown bool
+
+	lnIn, lnOut, lnMean, lnRstd backend.Buffer // ln_final at the EOT rows
+	features                    backend.Buffer // [classes,EmbedDim] before normalisation
+
+	// Backward only.
+	dLnOut, dLnIn backend.Buffer
 }
 
-// textForward is TextForward with switches: keep saves activations; full
-// runs all ContextLength positions (for tests of the truncation).
-func (m *Model) textForward(tokens [][]int, ctx []float32, nCtx int, keep, full bool) *TextState {
-	if err := m.CheckTokens(tokens, nCtx); err != nil {
-		panic(err)
+// textWork returns the workspace for a pass of this shape, making it on
+// first use.
+func (r *Runner) textWork(key textKey) (*textWork, error) {
+	if w, ok := r.texts[key]; ok {
+		return w, nil
 	}
-	c := m.Config
-	w := c.TextWidth
-	if ctx != nil && len(ctx) != nCtx*w {
-		panic(fmt.Sprintf("clip: text context has %d values, want n_ctx %d × width %d", len(ctx), nCtx, w))
+	c, tw := r.model.Config, r.w.text.width
+	K, T := key.classes, key.length
+	w := &textWork{mem: arena{b: r.b}, key: key}
+	a := &w.mem
+	w.stack = newStackWork(a, &r.w.text, K, T, true, key.keep)
+	w.ids, w.eotRows = a.i32(K*T), a.i32(K)
+	w.hostIDs, w.hostEOTs = make([]int32, K*T), make([]int32, K)
+	w.lnIn, w.lnOut, w.lnMean, w.lnRstd = a.f32(K*tw), a.f32(K*tw), a.f32(K), a.f32(K)
+	w.features = a.f32(K * c.EmbedDim)
+	if key.keep {
+		w.dLnOut, w.dLnIn = a.f32(K*tw), a.f32(K*tw)
 	}
-	s := &TextState{nClasses: len(tokens), nCtx: nCtx, eot: make([]int, len(tokens))}
-	for i, seq := range tokens {
-		s.eot[i] = EOTIndex(seq)
-		s.length = max(s.length, s.eot[i]+1)
+	if err := a.done(); err != nil {
+		return nil, err
 	}
-	if full {
-		s.length = c.ContextLength
-	}
-	T := s.length
-	x := make([]float32, s.nClasses*T*w)
-	for i, seq := range tokens {
+	r.texts[key] = w
+	return w, nil
+}
+
+// setTokens uploads the class sequences (cut or padded to the pass's
+// length) and their EOT rows, unless the workspace already holds them. It
+// reports whether it uploaded.
+func (w *textWork) setTokens(b backend.Backend, tokens [][]int) bool {
+	T := w.key.length
+	changed := false
+	for c, seq := range tokens {
 		for t := range T {
-			var emb []float32
-			if ctx != nil && t >= 1 && t <= nCtx {
-				emb = ctx[(t-1)*w : t*w]
-			} else {
-				id := 0 // clip.tokenize pads with 0
-				if t < len(seq) {
-					id = seq[t]
-				}
-				emb = m.tokenEmbedding[id*w : (id+1)*w]
+			id := int32(0)
+			if t < len(seq) {
+				id = int32(seq[t])
 			}
-			cpu.Add(x[(i*T+t)*w:(i*T+t+1)*w], emb, m.positionalEmbedding[t*w:(t+1)*w])
+			if w.hostIDs[c*T+t] != id {
+				w.hostIDs[c*T+t], changed = id, true
+			}
+		}
+		if eot := int32(c*T + EOTIndex(seq)); w.hostEOTs[c] != eot {
+			w.hostEOTs[c], changed = eot, true
 		}
 	}
-	observe := m.streamObserver(TextTower, s.nClasses, T, w)
-	if keep {
-		s.acts = m.text.forward(x, s.nClasses, T, true, observe)
-		x = s.acts.inputs[len(s.acts.inputs)-1]
-	} else {
-		m.text.forwardInPlace(x, s.nClasses, T, true, observe)
+	if !changed && w.uploaded {
+		return false
 	}
+	b.UploadInt32(w.ids, w.hostIDs)
+	b.UploadInt32(w.eotRows, w.hostEOTs)
+	w.uploaded = true
+	return true
+}
+
+// textForward encodes the class sequences set in w (setTokens), with ctx
+// [nCtx,TextWidth] in the context slots (nil keeps the token embeddings),
+// leaving the projected EOT features in w.features.
+func (r *Runner) textForward(w *textWork, ctx backend.Buffer) {
+	b, c := r.b, r.model.Config
+	K, T, tw := w.key.classes, w.key.length, r.w.text.width
+	w.ctxKnown = false
+	b.EmbedTokensForward(w.stack.input(), w.ids, r.w.tokenEmbedding, r.w.positionalEmbedding, ctx, K, T, tw, w.key.nCtx)
+	r.w.text.forward(b, w.stack, r.model.streamObserver(TextTower, b, K, T, tw))
 	// ln_final is per row, so it is applied to the EOT rows only.
-	s.lnIn = make([]float32, s.nClasses*w)
-	for i, e := range s.eot {
-		copy(s.lnIn[i*w:(i+1)*w], x[(i*T+e)*w:(i*T+e+1)*w])
-	}
-	s.lnOut = make([]float32, s.nClasses*w)
-	s.lnMean, s.lnRstd = make([]float32, s.nClasses), make([]float32, s.nClasses)
-	cpu.LayerNormForward(s.lnOut, s.lnMean, s.lnRstd, s.lnIn, m.lnFinalW, m.lnFinalB, s.nClasses, w)
-	s.Features = make([]float32, s.nClasses*c.EmbedDim)
-	cpu.MatmulForward(s.Features, s.lnOut, m.textProjT, nil, s.nClasses, w, c.EmbedDim)
-	return s
+	b.GatherRows(w.lnIn, w.stack.output(), w.eotRows, K, tw)
+	b.LayerNormForward(w.lnOut, w.lnMean, w.lnRstd, w.lnIn, r.w.lnFinalW, r.w.lnFinalB, K, tw)
+	b.MatmulForward(w.features, w.lnOut, r.w.textProjT, nil, K, tw, c.EmbedDim)
 }
 
-// TextBackward returns the gradient with respect to the context slots
-// (nCtx × TextWidth, summed over the classes) given dFeatures, the gradient
-// with respect to s.Features. The towers are frozen.
-func (m *Model) TextBackward(s *TextState, dFeatures []float32) []float32 {
-	if s.acts == nil {
-		panic("clip: TextBackward needs a state from TextForward")
-	}
-	c := m.Config
-	w, T := c.TextWidth, s.length
-	dLnOut := make([]float32, s.nClasses*w)
-	cpu.MatmulBackward(dLnOut, nil, nil, dFeatures, s.lnOut, m.textProjT, s.nClasses, w, c.EmbedDim)
-	dLnIn := make([]float32, s.nClasses*w)
-	cpu.LayerNormBackward(dLnIn, nil, nil, dLnOut, s.lnIn, m.lnFinalW, s.lnMean, s.lnRstd, s.nClasses, w)
-	dx := make([]float32, s.nClasses*T*w)
-	for i, e := range s.eot {
-		copy(dx[(i*T+e)*w:(i*T+e+1)*w], dLnIn[i*w:(i+1)*w])
-	}
-	dx = m.text.backward(s.acts, dx)
-	dctx := make([]float32, s.nCtx*w)
-	for i := range s.nClasses {
-		cpu.Accumulate(dctx, dx[(i*T+1)*w:(i*T+1+s.nCtx)*w])
-	}
-	return dctx
-}
-
-// normalized returns the rows of x [rows,dim] divided by their norms.
-func normalized(x []float32, rows, dim int) []float32 {
-	out := make([]float32, rows*dim)
-	cpu.L2NormalizeForward(out, make([]float32, rows), x, rows, dim)
-	return out
+// textBackward adds to dctx [nCtx,TextWidth] the gradient of the context
+// slots, summed over the classes, given dFeatures, the gradient with
+// respect to w.features. The tower is frozen.
+func (r *Runner) textBackward(w *textWork, dFeatures, dctx backend.Buffer) {
+	b, c := r.b, r.model.Config
+	K, T, tw := w.key.classes, w.key.length, r.w.text.width
+	b.Zero(w.dLnOut)
+	b.MatmulBackward(w.dLnOut, nil, nil, dFeatures, nil, r.w.textProjT, K, tw, c.EmbedDim)
+	b.Zero(w.dLnIn)
+	b.LayerNormBackward(w.dLnIn, nil, nil, w.dLnOut, w.lnIn, r.w.lnFinalW, w.lnMean, w.lnRstd, K, tw)
+	b.Zero(w.stack.dOut)
+	b.ScatterAddRows(w.stack.dOut, w.dLnIn, w.eotRows, K, tw)
+	dx := r.w.text.backward(b, w.stack)
+	b.EmbedTokensBackward(dctx, dx, K, T, tw, w.key.nCtx)
 }

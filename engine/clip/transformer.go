@@ -1,129 +1,141 @@
 package clip
 
-import "github.com/fomo-grid/grid/engine/cpu"
+import "github.com/fomo-grid/grid/engine/backend"
 
-// blockActs holds what one block's backward pass needs from its forward pass.
-type blockActs struct {
-	ln1, ln1Mean, ln1Rstd []float32
-	qkv                   []float32 // [N,3w]
-	att                   []float32 // [B,heads,T,T] softmax probabilities
-	attnOut               []float32 // [N,w] heads concatenated, before out_proj
-	x1                    []float32 // [N,w] residual stream after the attention branch
-	ln2, ln2Mean, ln2Rstd []float32
-	fc, gelu              []float32 // [N,4w] before and after QuickGELU
+// blockSaved is what one block's backward pass needs from its forward pass,
+// and no more: the weights are frozen, so no matmul needs its input (that
+// is only for weight gradients), and LayerNorm's and QuickGELU's backward
+// passes need only their inputs and statistics. The LayerNorm outputs, the
+// attention output before out_proj and the QuickGELU output are recomputed
+// nowhere and kept nowhere.
+type blockSaved struct {
+	ln1Mean, ln1Rstd backend.Buffer // [N]
+	qkv              backend.Buffer // [N,3w]
+	att              backend.Buffer // what the backend's attention keeps
+	x1               backend.Buffer // [N,w] residual stream after the attention branch
+	ln2Mean, ln2Rstd backend.Buffer // [N]
+	fc               backend.Buffer // [N,4w] before QuickGELU
 }
 
-func newBlockActs(B, T, w, heads int) blockActs {
-	N := B * T
-	return blockActs{
-		ln1: make([]float32, N*w), ln1Mean: make([]float32, N), ln1Rstd: make([]float32, N),
-		qkv: make([]float32, N*3*w), att: make([]float32, B*heads*T*T), attnOut: make([]float32, N*w),
-		x1:  make([]float32, N*w),
-		ln2: make([]float32, N*w), ln2Mean: make([]float32, N), ln2Rstd: make([]float32, N),
-		fc: make([]float32, N*4*w), gelu: make([]float32, N*4*w),
+// stackWork is the workspace of one transformer pass over B sequences of T
+// tokens. With keep, streams[l] is the residual stream entering block l
+// (streams[L] the output) and saved[l] block l's activations. Without it
+// the pass runs in place in streams[0] and one blockSaved serves every
+// block.
+type stackWork struct {
+	B, T         int
+	causal, keep bool
+	streams      []backend.Buffer
+	saved        []blockSaved
+
+	// Forward scratch, overwritten by every block.
+	ln, attnOut, branch, hidden backend.Buffer
+	// Backward scratch (keep only): the gradients flowing through a block.
+	dOut, dIn, dNarrow, dQKV, dHidden, dFC backend.Buffer
+}
+
+func newStackWork(a *arena, t *deviceTower, B, T int, causal, keep bool) *stackWork {
+	N, w := B*T, t.width
+	s := &stackWork{B: B, T: T, causal: causal, keep: keep}
+	saves := 1
+	if keep {
+		saves = len(t.blocks)
 	}
-}
-
-// stackActs is the saved forward pass of a whole transformer.
-type stackActs struct {
-	B, T   int
-	causal bool
-	// inputs[l] is the residual stream entering block l; inputs[L] is the
-	// output of the last block.
-	inputs [][]float32
-	blocks []blockActs
-}
-
-// blockForward runs one block from xin into xout. branch is [N,w] scratch.
-// With a.x1 and xout aliasing xin it runs in place (inference).
-func blockForward(bw *block, a *blockActs, xin, xout, branch []float32, B, T, w, heads int, causal bool) {
-	N := B * T
-	cpu.LayerNormForward(a.ln1, a.ln1Mean, a.ln1Rstd, xin, bw.ln1W, bw.ln1B, N, w)
-	cpu.MatmulForward(a.qkv, a.ln1, bw.inProjW, bw.inProjB, N, w, 3*w)
-	cpu.AttentionForward(a.attnOut, a.att, a.qkv, B, T, w, heads, causal)
-	cpu.MatmulForward(branch, a.attnOut, bw.outW, bw.outB, N, w, w)
-	cpu.Add(a.x1, xin, branch)
-	cpu.LayerNormForward(a.ln2, a.ln2Mean, a.ln2Rstd, a.x1, bw.ln2W, bw.ln2B, N, w)
-	cpu.MatmulForward(a.fc, a.ln2, bw.fcW, bw.fcB, N, w, 4*w)
-	cpu.QuickGELUForward(a.gelu, a.fc)
-	cpu.MatmulForward(branch, a.gelu, bw.projW, bw.projB, N, 4*w, w)
-	cpu.Add(xout, a.x1, branch)
-}
-
-// streamObserver sees the residual stream [B·T, w] that has been through
-// depth blocks (0: entering the first). nil observes nothing.
-type streamObserver func(depth int, x []float32)
-
-// forwardInPlace runs the stack over x [B·T, w] in place, keeping nothing
-// for a backward pass: one set of activation buffers serves every layer.
-func (t *transformer) forwardInPlace(x []float32, B, T int, causal bool, observe streamObserver) {
-	a := newBlockActs(B, T, t.width, t.heads)
-	a.x1 = x
-	branch := make([]float32, B*T*t.width)
-	if observe != nil {
-		observe(0, x)
-	}
-	for i := range t.blocks {
-		blockForward(&t.blocks[i], &a, x, x, branch, B, T, t.width, t.heads, causal)
-		if observe != nil {
-			observe(i+1, x)
+	s.streams = []backend.Buffer{a.f32(N * w)}
+	for range saves {
+		s.saved = append(s.saved, blockSaved{
+			ln1Mean: a.f32(N), ln1Rstd: a.f32(N),
+			qkv: a.f32(N * 3 * w), att: a.f32(a.b.AttentionSavedLen(B, T, w, t.heads)),
+			ln2Mean: a.f32(N), ln2Rstd: a.f32(N),
+			fc: a.f32(N * 4 * w),
+		})
+		if keep {
+			s.saved[len(s.saved)-1].x1 = a.f32(N * w)
+			s.streams = append(s.streams, a.f32(N*w))
 		}
 	}
-}
-
-// forward runs the stack over x [B·T, w] (left unchanged) and saves every
-// block's activations.
-func (t *transformer) forward(x []float32, B, T int, causal bool, observe streamObserver) *stackActs {
-	s := &stackActs{B: B, T: T, causal: causal, inputs: [][]float32{x}}
-	branch := make([]float32, B*T*t.width)
-	if observe != nil {
-		observe(0, x)
+	if !keep {
+		s.saved[0].x1 = s.streams[0] // in place
 	}
-	for i := range t.blocks {
-		a := newBlockActs(B, T, t.width, t.heads)
-		out := make([]float32, B*T*t.width)
-		blockForward(&t.blocks[i], &a, s.inputs[i], out, branch, B, T, t.width, t.heads, causal)
-		s.blocks = append(s.blocks, a)
-		s.inputs = append(s.inputs, out)
-		if observe != nil {
-			observe(i+1, out)
-		}
+	s.ln, s.attnOut, s.branch, s.hidden = a.f32(N*w), a.f32(N*w), a.f32(N*w), a.f32(N*4*w)
+	if keep {
+		s.dOut, s.dIn, s.dNarrow = a.f32(N*w), a.f32(N*w), a.f32(N*w)
+		s.dQKV, s.dHidden, s.dFC = a.f32(N*3*w), a.f32(N*4*w), a.f32(N*4*w)
 	}
 	return s
 }
 
-// backward turns the gradient with respect to the stack's output into the
-// gradient with respect to its input. The weights are frozen: no weight
-// gradients are formed. dout is consumed (used as scratch).
-func (t *transformer) backward(s *stackActs, dout []float32) []float32 {
-	B, T, w, heads := s.B, s.T, t.width, t.heads
-	N := B * T
-	dx := make([]float32, N*w) // gradient w.r.t. the current block's input
-	dHidden := make([]float32, N*4*w)
-	dFC := make([]float32, N*4*w)
-	dQKV := make([]float32, N*3*w)
-	dNarrow := make([]float32, N*w) // dln2, d(attnOut), dln1 in turn
-	for l := len(t.blocks) - 1; l >= 0; l-- {
-		bw, a := &t.blocks[l], &s.blocks[l]
-		// MLP branch: out = x1 + c_proj(gelu(c_fc(ln_2(x1)))). dout
-		// becomes the gradient w.r.t. x1.
-		clear(dHidden)
-		cpu.MatmulBackward(dHidden, nil, nil, dout, a.gelu, bw.projW, N, 4*w, w)
-		clear(dFC)
-		cpu.QuickGELUBackward(dFC, a.fc, dHidden)
-		clear(dNarrow)
-		cpu.MatmulBackward(dNarrow, nil, nil, dFC, a.ln2, bw.fcW, N, w, 4*w)
-		cpu.LayerNormBackward(dout, nil, nil, dNarrow, a.x1, bw.ln2W, a.ln2Mean, a.ln2Rstd, N, w)
-		// Attention branch: x1 = x + out_proj(attn(in_proj(ln_1(x)))).
-		copy(dx, dout)
-		clear(dNarrow)
-		cpu.MatmulBackward(dNarrow, nil, nil, dout, a.attnOut, bw.outW, N, w, w)
-		clear(dQKV)
-		cpu.AttentionBackward(dQKV, dNarrow, a.qkv, a.att, B, T, w, heads, s.causal)
-		clear(dNarrow)
-		cpu.MatmulBackward(dNarrow, nil, nil, dQKV, a.ln1, bw.inProjW, N, w, 3*w)
-		cpu.LayerNormBackward(dx, nil, nil, dNarrow, s.inputs[l], bw.ln1W, a.ln1Mean, a.ln1Rstd, N, w)
-		dout, dx = dx, dout
+// input is the residual stream entering the stack, written by the caller.
+func (s *stackWork) input() backend.Buffer { return s.streams[0] }
+
+// output is the residual stream leaving the stack.
+func (s *stackWork) output() backend.Buffer { return s.streams[len(s.streams)-1] }
+
+// streamObserver sees the residual stream [B·T, w] that has been through
+// depth blocks (0: entering the first). nil observes nothing.
+type streamObserver func(depth int, x backend.Buffer)
+
+// forward runs the tower over s.input(), leaving the result in s.output().
+func (t *deviceTower) forward(b backend.Backend, s *stackWork, observe streamObserver) {
+	if observe != nil {
+		observe(0, s.input())
 	}
-	return dout
+	for l := range t.blocks {
+		in, out, saved := s.streams[0], s.streams[0], &s.saved[0]
+		if s.keep {
+			in, out, saved = s.streams[l], s.streams[l+1], &s.saved[l]
+		}
+		t.blockForward(b, &t.blocks[l], s, saved, in, out)
+		if observe != nil {
+			observe(l+1, out)
+		}
+	}
+}
+
+// blockForward runs one block, x += attn(ln_1(x)); x += mlp(ln_2(x)), from
+// xin into xout (the same buffer in place).
+func (t *deviceTower) blockForward(b backend.Backend, bw *deviceBlock, s *stackWork, a *blockSaved, xin, xout backend.Buffer) {
+	N, w := s.B*s.T, t.width
+	b.LayerNormForward(s.ln, a.ln1Mean, a.ln1Rstd, xin, bw.ln1W, bw.ln1B, N, w)
+	b.MatmulForward(a.qkv, s.ln, bw.inProjW, bw.inProjB, N, w, 3*w)
+	b.AttentionForward(s.attnOut, a.att, a.qkv, s.B, s.T, w, t.heads, s.causal)
+	b.MatmulForward(s.branch, s.attnOut, bw.outW, bw.outB, N, w, w)
+	b.Add(a.x1, xin, s.branch, N*w)
+	b.LayerNormForward(s.ln, a.ln2Mean, a.ln2Rstd, a.x1, bw.ln2W, bw.ln2B, N, w)
+	b.MatmulForward(a.fc, s.ln, bw.fcW, bw.fcB, N, w, 4*w)
+	b.QuickGELUForward(s.hidden, a.fc, N*4*w)
+	b.MatmulForward(s.branch, s.hidden, bw.projW, bw.projB, N, 4*w, w)
+	b.Add(xout, a.x1, s.branch, N*w)
+}
+
+// backward turns the gradient with respect to the stack's output, which
+// the caller has written to s.dOut, into the gradient with respect to its
+// input, which it returns (one of s's scratch buffers). The weights are
+// frozen: no weight gradients are formed.
+func (t *deviceTower) backward(b backend.Backend, s *stackWork) backend.Buffer {
+	N, w := s.B*s.T, t.width
+	dOut, dIn := s.dOut, s.dIn
+	for l := len(t.blocks) - 1; l >= 0; l-- {
+		bw, a := &t.blocks[l], &s.saved[l]
+		// MLP branch: out = x1 + c_proj(gelu(c_fc(ln_2(x1)))). dOut becomes
+		// the gradient with respect to x1.
+		b.Zero(s.dHidden)
+		b.MatmulBackward(s.dHidden, nil, nil, dOut, nil, bw.projW, N, 4*w, w)
+		b.Zero(s.dFC)
+		b.QuickGELUBackward(s.dFC, a.fc, s.dHidden, N*4*w)
+		b.Zero(s.dNarrow)
+		b.MatmulBackward(s.dNarrow, nil, nil, s.dFC, nil, bw.fcW, N, w, 4*w)
+		b.LayerNormBackward(dOut, nil, nil, s.dNarrow, a.x1, bw.ln2W, a.ln2Mean, a.ln2Rstd, N, w)
+		// Attention branch: x1 = x + out_proj(attn(in_proj(ln_1(x)))).
+		b.Copy(dIn, dOut)
+		b.Zero(s.dNarrow)
+		b.MatmulBackward(s.dNarrow, nil, nil, dOut, nil, bw.outW, N, w, w)
+		b.Zero(s.dQKV)
+		b.AttentionBackward(s.dQKV, s.dNarrow, a.qkv, a.att, s.B, s.T, w, t.heads, s.causal)
+		b.Zero(s.dNarrow)
+		b.MatmulBackward(s.dNarrow, nil, nil, s.dQKV, nil, bw.inProjW, N, w, 3*w)
+		b.LayerNormBackward(dIn, nil, nil, s.dNarrow, s.streams[l], bw.ln1W, a.ln1Mean, a.ln1Rstd, N, w)
+		dOut, dIn = dIn, dOut
+	}
+	return dOut
 }

@@ -1,141 +1,103 @@
 package clip
 
-import (
-	"fmt"
+import "github.com/fomo-grid/grid/engine/backend"
 
-	"github.com/fomo-grid/grid/engine/cpu"
-)
-
-// VisionState is a vision forward pass kept for its backward pass.
-type VisionState struct {
-	// Features are the projected class-token features, batch × EmbedDim,
-	// before L2 normalisation.
-	Features []float32
-
-	batch, length, nExtra int
-	preIn                 []float32 // ln_pre input [batch·length, width]
-	preMean, preRstd      []float32
-	acts                  *stackActs
-	postIn, postOut       []float32 // ln_post input and output at the class tokens
-	postMean, postRstd    []float32
+// visionKey is the shape of a vision pass.
+type visionKey struct {
+	batch, nExtra int
+	keep          bool
 }
 
-// patchify writes the image patches of images (batch × 3 × R × R, CHW) as
-// rows of 3·p·p values in conv1's weight order (channel, row, column).
-func (m *Model) patchify(images []float32, batch int) []float32 {
-	c := m.Config
-	R, p, g := c.ImageResolution, c.PatchSize, c.Grid()
-	rowLen := 3 * p * p
-	out := make([]float32, batch*g*g*rowLen)
-	for b := range batch {
-		img := images[b*3*R*R : (b+1)*3*R*R]
-		for gy := range g {
-			for gx := range g {
-				dst := out[((b*g+gy)*g+gx)*rowLen:]
-				for ch := range 3 {
-					for ky := range p {
-						src := img[ch*R*R+(gy*p+ky)*R+gx*p:]
-						copy(dst[(ch*p+ky)*p:(ch*p+ky+1)*p], src[:p])
-					}
-				}
-			}
-		}
-	}
-	return out
+// visionWork is the workspace of a vision pass: the images and their
+// patches, the ViT input before ln_pre, the tower's workspace, and the head
+// (ln_post and the projection at the class tokens).
+type visionWork struct {
+	mem   arena
+	key   visionKey
+	stack *stackWork
+
+	images, patches, patchEmb backend.Buffer
+	embedded                  backend.Buffer // [B·T,w], ln_pre's input
+	preMean, preRstd          backend.Buffer
+	classRows                 backend.Buffer // Int32 [B]: row b·T of the stream
+
+	postIn, postOut, postMean, postRstd backend.Buffer
+	features                            backend.Buffer // [B,EmbedDim] before normalisation
+
+	// Backward only.
+	dPostOut, dPostIn, dEmbedded backend.Buffer
 }
 
-// VisionForward encodes a batch of normalised images (batch × 3 × R × R,
-// CHW) with extra prompt tokens (nExtra × VisionWidth, the same for every
-// image, no positional embedding; nil for plain CLIP) appended after the
-// patch tokens, keeping the activations for VisionBackward. It panics on
-// inputs of the wrong size.
-func (m *Model) VisionForward(images []float32, batch int, extra []float32) *VisionState {
-	return m.visionForward(images, batch, extra, true)
+// visionLength is the ViT sequence length: class token, patches, prompts.
+func (c Config) visionLength(nExtra int) int { return 1 + c.Grid()*c.Grid() + nExtra }
+
+func (r *Runner) visionWork(key visionKey) (*visionWork, error) {
+	if w, ok := r.visions[key]; ok {
+		return w, nil
+	}
+	c, vw := r.model.Config, r.w.vision.width
+	B, P, T := key.batch, c.Grid()*c.Grid(), c.visionLength(key.nExtra)
+	R, patchLen := c.ImageResolution, 3*c.PatchSize*c.PatchSize
+	w := &visionWork{mem: arena{b: r.b}, key: key}
+	a := &w.mem
+	w.stack = newStackWork(a, &r.w.vision, B, T, false, key.keep)
+	w.images, w.patches, w.patchEmb = a.f32(B*3*R*R), a.f32(B*P*patchLen), a.f32(B*P*vw)
+	w.embedded, w.preMean, w.preRstd = a.f32(B*T*vw), a.f32(B*T), a.f32(B*T)
+	w.classRows = a.i32(B)
+	w.postIn, w.postOut, w.postMean, w.postRstd = a.f32(B*vw), a.f32(B*vw), a.f32(B), a.f32(B)
+	w.features = a.f32(B * c.EmbedDim)
+	if key.keep {
+		w.dPostOut, w.dPostIn, w.dEmbedded = a.f32(B*vw), a.f32(B*vw), a.f32(B*T*vw)
+	}
+	if err := a.done(); err != nil {
+		return nil, err
+	}
+	rows := make([]int32, B)
+	for i := range rows {
+		rows[i] = int32(i * T)
+	}
+	r.b.UploadInt32(w.classRows, rows)
+	r.visions[key] = w
+	return w, nil
 }
 
-// ImageFeatures returns the L2-normalised image features (batch ×
-// EmbedDim), keeping no activations.
-func (m *Model) ImageFeatures(images []float32, batch int, extra []float32) []float32 {
-	s := m.visionForward(images, batch, extra, false)
-	return normalized(s.Features, batch, m.Config.EmbedDim)
+// visionForward encodes images (batch × 3 × R × R, CHW, normalised) with
+// the visual prompts extra [nExtra,VisionWidth] appended after the patch
+// tokens (nil for plain CLIP), leaving the projected class-token features in
+// w.features.
+func (r *Runner) visionForward(w *visionWork, images []float32, extra backend.Buffer) {
+	b, c := r.b, r.model.Config
+	B, P, vw := w.key.batch, c.Grid()*c.Grid(), r.w.vision.width
+	T := c.visionLength(w.key.nExtra)
+	patchLen := 3 * c.PatchSize * c.PatchSize
+	b.Upload(w.images, images)
+	b.Patchify(w.patches, w.images, B, 3, c.ImageResolution, c.PatchSize)
+	b.MatmulForward(w.patchEmb, w.patches, r.w.conv1, nil, B*P, patchLen, vw)
+	b.EmbedPatchesForward(w.embedded, w.patchEmb, r.w.classEmbedding, r.w.visionPos, extra, B, P, w.key.nExtra, vw)
+	b.LayerNormForward(w.stack.input(), w.preMean, w.preRstd, w.embedded, r.w.lnPreW, r.w.lnPreB, B*T, vw)
+	r.w.vision.forward(b, w.stack, r.model.streamObserver(VisionTower, b, B, T, vw))
+	b.GatherRows(w.postIn, w.stack.output(), w.classRows, B, vw)
+	b.LayerNormForward(w.postOut, w.postMean, w.postRstd, w.postIn, r.w.lnPostW, r.w.lnPostB, B, vw)
+	b.MatmulForward(w.features, w.postOut, r.w.visualProjT, nil, B, vw, c.EmbedDim)
 }
 
-func (m *Model) visionForward(images []float32, batch int, extra []float32, keep bool) *VisionState {
-	c := m.Config
-	w, R := c.VisionWidth, c.ImageResolution
-	if batch <= 0 || len(images) != batch*3*R*R {
-		panic(fmt.Sprintf("clip: %d image values for a batch of %d, want batch × 3 × %d × %d", len(images), batch, R, R))
-	}
-	if len(extra)%w != 0 {
-		panic(fmt.Sprintf("clip: %d visual prompt values are not a whole number of %d-wide tokens", len(extra), w))
-	}
-	P := c.Grid() * c.Grid()
-	s := &VisionState{batch: batch, nExtra: len(extra) / w}
-	T := 1 + P + s.nExtra
-	s.length = T
-
-	patchEmb := make([]float32, batch*P*w)
-	cpu.MatmulForward(patchEmb, m.patchify(images, batch), m.conv1, nil, batch*P, 3*c.PatchSize*c.PatchSize, w)
-	x := make([]float32, batch*T*w)
-	for b := range batch {
-		seq := x[b*T*w : (b+1)*T*w]
-		cpu.Add(seq[:w], m.classEmbedding, m.visionPos[:w])
-		cpu.Add(seq[w:(1+P)*w], patchEmb[b*P*w:(b+1)*P*w], m.visionPos[w:(1+P)*w])
-		copy(seq[(1+P)*w:], extra)
-	}
-	N := batch * T
-	s.preIn = x
-	s.preMean, s.preRstd = make([]float32, N), make([]float32, N)
-	h := make([]float32, N*w)
-	cpu.LayerNormForward(h, s.preMean, s.preRstd, x, m.lnPreW, m.lnPreB, N, w)
-	observe := m.streamObserver(VisionTower, batch, T, w)
-	if keep {
-		s.acts = m.vision.forward(h, batch, T, false, observe)
-		h = s.acts.inputs[len(s.acts.inputs)-1]
-	} else {
-		m.vision.forwardInPlace(h, batch, T, false, observe)
-	}
-	s.postIn = make([]float32, batch*w)
-	for b := range batch {
-		copy(s.postIn[b*w:(b+1)*w], h[b*T*w:(b*T+1)*w])
-	}
-	s.postOut = make([]float32, batch*w)
-	s.postMean, s.postRstd = make([]float32, batch), make([]float32, batch)
-	cpu.LayerNormForward(s.postOut, s.postMean, s.postRstd, s.postIn, m.lnPostW, m.lnPostB, batch, w)
-	s.Features = make([]float32, batch*c.EmbedDim)
-	cpu.MatmulForward(s.Features, s.postOut, m.visualProjT, nil, batch, w, c.EmbedDim)
-	return s
-}
-
-// VisionBackward returns the gradient with respect to the extra tokens
-// (nExtra × VisionWidth, summed over the batch) given dFeatures, the
-// gradient with respect to s.Features. The tower is frozen.
-func (m *Model) VisionBackward(s *VisionState, dFeatures []float32) []float32 {
-	if s.acts == nil {
-		panic("clip: VisionBackward needs a state from VisionForward")
-	}
-	c := m.Config
-	w, T, B := c.VisionWidth, s.length, s.batch
-	dExtra := make([]float32, s.nExtra*w)
-	if s.nExtra == 0 {
-		return dExtra
-	}
-	dPostOut := make([]float32, B*w)
-	cpu.MatmulBackward(dPostOut, nil, nil, dFeatures, s.postOut, m.visualProjT, B, w, c.EmbedDim)
-	dPostIn := make([]float32, B*w)
-	cpu.LayerNormBackward(dPostIn, nil, nil, dPostOut, s.postIn, m.lnPostW, s.postMean, s.postRstd, B, w)
-	dh := make([]float32, B*T*w)
-	for b := range B {
-		copy(dh[b*T*w:(b*T+1)*w], dPostIn[b*w:(b+1)*w])
-	}
-	dh = m.vision.backward(s.acts, dh)
-	// ln_pre is per row: only the extra tokens' rows need its backward.
-	// Summing over the batch happens in place: the backward adds.
-	first := T - s.nExtra
-	for b := range B {
-		rows := b*T + first
-		cpu.LayerNormBackward(dExtra, nil, nil, dh[rows*w:(rows+s.nExtra)*w], s.preIn[rows*w:(rows+s.nExtra)*w],
-			m.lnPreW, s.preMean[rows:rows+s.nExtra], s.preRstd[rows:rows+s.nExtra], s.nExtra, w)
-	}
-	return dExtra
+// visionBackward adds to dExtra [nExtra,VisionWidth] the gradient of the
+// visual prompts, summed over the batch, given dFeatures, the gradient with
+// respect to w.features. The tower is frozen.
+func (r *Runner) visionBackward(w *visionWork, dFeatures, dExtra backend.Buffer) {
+	b, c := r.b, r.model.Config
+	B, P, vw := w.key.batch, c.Grid()*c.Grid(), r.w.vision.width
+	T := c.visionLength(w.key.nExtra)
+	b.Zero(w.dPostOut)
+	b.MatmulBackward(w.dPostOut, nil, nil, dFeatures, nil, r.w.visualProjT, B, vw, c.EmbedDim)
+	b.Zero(w.dPostIn)
+	b.LayerNormBackward(w.dPostIn, nil, nil, w.dPostOut, w.postIn, r.w.lnPostW, w.postMean, w.postRstd, B, vw)
+	b.Zero(w.stack.dOut)
+	b.ScatterAddRows(w.stack.dOut, w.dPostIn, w.classRows, B, vw)
+	dh := r.w.vision.backward(b, w.stack)
+	// ln_pre's backward over every row costs little next to the tower; only
+	// the prompt rows of its result are used.
+	b.Zero(w.dEmbedded)
+	b.LayerNormBackward(w.dEmbedded, nil, nil, dh, w.embedded, r.w.lnPreW, w.preMean, w.preRstd, B*T, vw)
+	b.EmbedPatchesBackward(dExtra, w.dEmbedded, B, P, w.key.nExtra, vw)
 }

@@ -3,6 +3,8 @@ package dpt
 import (
 	"fmt"
 	"math"
+
+	"github.com/fomo-grid/grid/engine/backend"
 )
 
 // LR is the learning rate the reference uses during 0-based epoch epoch of
@@ -29,29 +31,32 @@ func LR(epoch, epochs int, base, warmupLR float64, warmupEpochs int) float64 {
 	return base * (1 + math.Cos(math.Pi*t/float64(epochs))) / 2
 }
 
-// Param is one trained tensor, flattened, with the gradient of this step.
+// Param is one trained tensor on the optimiser's backend, with the gradient
+// of this step.
 type Param struct {
 	Name  string
-	Value []float32
-	Grad  []float32 // nil when the parameter got no gradient this step
+	Value backend.Buffer
+	Grad  backend.Buffer // nil when the parameter got no gradient this step
 }
 
 // SGD is torch.optim.SGD as Dassl builds it: weight decay added to the
-// gradient, momentum without dampening, no Nesterov. Momentum buffers are kept
-// per parameter name. The zero value is ready to use (no momentum, no decay).
+// gradient, momentum without dampening, no Nesterov. The update runs on the
+// backend holding the parameters (backend.Backend.SGDStep, which fixes the
+// float32 rounding to torch's); momentum buffers are kept there, per
+// parameter name, from each parameter's first step on.
 type SGD struct {
 	Momentum    float64
 	WeightDecay float64
-	buffers     map[string][]float32
+	b           backend.Backend
+	buffers     map[string]backend.Buffer
 }
 
-// NewSGD returns an optimiser with no momentum buffers yet.
-func NewSGD(momentum, weightDecay float64) *SGD {
-	return &SGD{Momentum: momentum, WeightDecay: weightDecay, buffers: map[string][]float32{}}
+// NewSGD returns an optimiser on b with no momentum buffers yet.
+func NewSGD(b backend.Backend, momentum, weightDecay float64) *SGD {
+	return &SGD{Momentum: momentum, WeightDecay: weightDecay, b: b, buffers: map[string]backend.Buffer{}}
 }
 
-// Step updates every parameter that has a gradient, as torch does in
-// float32:
+// Step updates every parameter that has a gradient:
 //
 //	g ← grad + weightDecay·p
 //	if momentum ≠ 0: buf ← g on the parameter's first step, else
@@ -59,56 +64,50 @@ func NewSGD(momentum, weightDecay float64) *SGD {
 //	p ← p − lr·g
 //
 // Parameters whose Grad is nil are skipped entirely (no decay, no buffer
-// change), like parameters whose .grad is None. Grad is not modified.
+// change), like parameters whose .grad is None. Grad is not modified. When
+// a length is wrong nothing is updated.
 func (o *SGD) Step(lr float64, params []Param) error {
 	for _, p := range params {
 		if p.Grad == nil {
 			continue
 		}
-		if len(p.Grad) != len(p.Value) {
-			return fmt.Errorf("dpt: sgd: %s has %d values but %d gradients", p.Name, len(p.Value), len(p.Grad))
+		if p.Grad.Len() != p.Value.Len() {
+			return fmt.Errorf("dpt: sgd: %s has %d values but %d gradients", p.Name, p.Value.Len(), p.Grad.Len())
 		}
-		if buf, ok := o.buffers[p.Name]; ok && len(buf) != len(p.Value) {
-			return fmt.Errorf("dpt: sgd: %s has %d values but its momentum buffer has %d", p.Name, len(p.Value), len(buf))
+		if buf, ok := o.buffers[p.Name]; ok && buf.Len() != p.Value.Len() {
+			return fmt.Errorf("dpt: sgd: %s has %d values but its momentum buffer has %d", p.Name, p.Value.Len(), buf.Len())
 		}
 	}
-	if o.buffers == nil {
-		o.buffers = map[string][]float32{}
-	}
-	wd, mu, step := float32(o.WeightDecay), float32(o.Momentum), float32(lr)
 	for _, p := range params {
 		if p.Grad == nil {
 			continue
 		}
-		var buf []float32
+		var velocity backend.Buffer
 		first := false
-		if mu != 0 {
+		if o.Momentum != 0 {
 			var ok bool
-			if buf, ok = o.buffers[p.Name]; !ok {
-				buf = make([]float32, len(p.Value))
-				o.buffers[p.Name] = buf
+			if velocity, ok = o.buffers[p.Name]; !ok {
+				var err error
+				if velocity, err = o.b.Alloc(backend.Float32, p.Value.Len()); err != nil {
+					return fmt.Errorf("dpt: sgd: momentum buffer of %s: %w", p.Name, err)
+				}
+				o.buffers[p.Name] = velocity
 				first = true
 			}
 		}
-		// Each product is rounded to float32 before the sum, as torch's
-		// separate mul/add kernels do; the conversions stop Go from fusing
-		// them into an FMA on platforms that have one.
-		for i, v := range p.Value {
-			g := p.Grad[i] + float32(wd*v)
-			if buf != nil {
-				if first {
-					buf[i] = g
-				} else {
-					buf[i] = float32(mu*buf[i]) + g
-				}
-				g = buf[i]
-			}
-			p.Value[i] = v - float32(step*g)
-		}
+		o.b.SGDStep(p.Value, p.Grad, velocity, p.Value.Len(), float32(lr), float32(o.Momentum), float32(o.WeightDecay), first)
 	}
 	return nil
 }
 
 // Buffer returns the momentum buffer of the named parameter (nil before its
-// first step or without momentum). The slice is the optimiser's own.
-func (o *SGD) Buffer(name string) []float32 { return o.buffers[name] }
+// first step or without momentum). The buffer is the optimiser's own.
+func (o *SGD) Buffer(name string) backend.Buffer { return o.buffers[name] }
+
+// Free releases the momentum buffers.
+func (o *SGD) Free() {
+	for name, buf := range o.buffers {
+		o.b.Free(buf)
+		delete(o.buffers, name)
+	}
+}

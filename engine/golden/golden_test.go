@@ -17,8 +17,8 @@ import (
 	"testing"
 
 	"github.com/fomo-grid/grid/engine"
+	"github.com/fomo-grid/grid/engine/backend"
 	"github.com/fomo-grid/grid/engine/clip"
-	"github.com/fomo-grid/grid/engine/cpu"
 	"github.com/fomo-grid/grid/engine/data"
 	"github.com/fomo-grid/grid/engine/dpt"
 	"github.com/fomo-grid/grid/engine/safetensors"
@@ -238,13 +238,6 @@ func TestPromptTokens(t *testing.T) {
 
 // --- The DPT forward and backward pass.
 
-// visualPrompts is proj(ctx) = ctx·Wᵀ + b, the tokens appended to the ViT.
-func visualPrompts(m *clip.Model, ctx, w, b []float32, nCtx int) []float32 {
-	out := make([]float32, nCtx*m.Config.VisionWidth)
-	cpu.MatmulForward(out, ctx, w, b, nCtx, m.Config.TextWidth, m.Config.VisionWidth)
-	return out
-}
-
 // truncated is the model with only the first textBlocks / visionBlocks
 // blocks of each tower: its features are the reference's per-layer streams
 // put through ln_final/ln_post and the projections.
@@ -281,83 +274,92 @@ func TestForward(t *testing.T) {
 	var fx forwardFixture
 	readJSON(t, "forward.json", &fx)
 	ts := readTensors(t, "forward.safetensors")
-	m, tok := model(t), smallTokenizer(t)
-	c := m.Config
-	images, projW, projB := ts.get("images"), ts.get("proj_w"), ts.get("proj_b")
-	batch := len(fx.Labels)
+	forEachBackend(t, func(t *testing.T, b backend.Backend) {
+		r := runnerOn(t, model(t), b)
+		compare(t, "image_features_plain", imageFeatures(t, r, ts.get("images"), len(fx.Labels), nil).Raw, ts.get("image_features_plain"), tolForward)
+		names := make([]string, 0, len(fx.Cases))
+		for name := range fx.Cases {
+			names = append(names, name)
+		}
+		slices.Sort(names)
+		for _, name := range names {
+			t.Run(name, func(t *testing.T) { checkForwardCase(t, r, fx, ts, name) })
+		}
+	})
+}
 
-	compare(t, "image_features_plain", m.VisionForward(images, batch, nil).Features, ts.get("image_features_plain"), tolForward)
-
-	names := make([]string, 0, len(fx.Cases))
-	for name := range fx.Cases {
-		names = append(names, name)
+// checkForwardCase checks one case of forward.json: Algorithm 1, the
+// context, both towers' features, the visual prompts, the DPT step and its
+// gradients, and the features of the towers cut after each block.
+func checkForwardCase(t *testing.T, r *clip.Runner, fx forwardFixture, ts tensorFile, name string) {
+	m, tok, cs, p := r.Model(), smallTokenizer(t), fx.Cases[name], name+"/"
+	images, batch := ts.get("images"), len(fx.Labels)
+	v, ok := engine.ParseVariant(study.Variant(cs.Variant))
+	if !ok {
+		t.Fatalf("unknown variant %q", cs.Variant)
 	}
-	slices.Sort(names)
-	for _, name := range names {
-		cs := fx.Cases[name]
-		t.Run(name, func(t *testing.T) {
-			p := name + "/"
-			v, ok := engine.ParseVariant(study.Variant(cs.Variant))
-			if !ok {
-				t.Fatalf("unknown variant %q", cs.Variant)
-			}
-			var trace []string
-			ids, err := dpt.Select(ts.get(p+"scores"), cs.NCtx, c.VocabSize, tok, v, func(s string) { trace = append(trace, s) })
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !slices.Equal(ids, cs.Selected) || !slices.Equal(trace, cs.Trace) {
-				t.Fatalf("Algorithm 1: ids %v trace %q; reference ids %v trace %q", ids, trace, cs.Selected, cs.Trace)
-			}
-			if got := tok.Decode(ids); got != cs.Decoded {
-				t.Errorf("decoded %q, reference %q", got, cs.Decoded)
-			}
-			ctx := m.TokenEmbeddings(ids)
-			compare(t, p+"ctx", ctx, ts.get(p+"ctx"), exact)
+	var trace []string
+	ids, err := dpt.Select(ts.get(p+"scores"), cs.NCtx, m.Config.VocabSize, tok, v, func(s string) { trace = append(trace, s) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(ids, cs.Selected) || !slices.Equal(trace, cs.Trace) {
+		t.Fatalf("Algorithm 1: ids %v trace %q; reference ids %v trace %q", ids, trace, cs.Selected, cs.Trace)
+	}
+	if got := tok.Decode(ids); got != cs.Decoded {
+		t.Errorf("decoded %q, reference %q", got, cs.Decoded)
+	}
+	ctx, err := r.ContextEmbeddings(ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	compare(t, p+"ctx", ctx, ts.get(p+"ctx"), exact)
+	text := textFeatures(t, r, fx.Tokens, ctx, cs.NCtx)
+	compare(t, p+"text_features", text.Raw, ts.get(p+"text_features"), tolForward)
+	compare(t, p+"text_features_norm", text.Normalized, ts.get(p+"text_features_norm"), tolForward)
 
-			text := m.TextForward(fx.Tokens, ctx, cs.NCtx)
-			compare(t, p+"text_features", text.Features, ts.get(p+"text_features"), tolForward)
-			compare(t, p+"text_features_norm", m.TextFeatures(fx.Tokens, ctx, cs.NCtx), ts.get(p+"text_features_norm"), tolForward)
+	in := clip.DPTInput{ClassTokens: fx.Tokens, NCtx: cs.NCtx, CtxIDs: ids, Images: images, Batch: batch, Labels: fx.Labels}
+	var prompts []float32
+	if !v.NoShared {
+		prompts = visualPrompts(t, r, ids, ts.get("proj_w"), ts.get("proj_b"))
+		compare(t, p+"visual_prompts", prompts, ts.get(p+"visual_prompts"), tolForward)
+		in.ProjW, in.ProjB = upload(t, r.Backend(), ts.get("proj_w")), upload(t, r.Backend(), ts.get("proj_b"))
+	}
+	img := imageFeatures(t, r, images, batch, prompts)
+	compare(t, p+"image_features", img.Raw, ts.get(p+"image_features"), tolForward)
+	compare(t, p+"image_features_norm", img.Normalized, ts.get(p+"image_features_norm"), tolForward)
 
-			in := clip.DPTInput{ClassTokens: fx.Tokens, NCtx: cs.NCtx, Ctx: ctx, Images: images, Batch: batch, Labels: fx.Labels}
-			var prompts []float32
-			if !v.NoShared {
-				prompts = visualPrompts(m, ctx, projW, projB, cs.NCtx)
-				compare(t, p+"visual_prompts", prompts, ts.get(p+"visual_prompts"), tolForward)
-				in.ProjW, in.ProjB = projW, projB
-			}
-			compare(t, p+"image_features", m.VisionForward(images, batch, prompts).Features, ts.get(p+"image_features"), tolForward)
-			compare(t, p+"image_features_norm", m.ImageFeatures(images, batch, prompts), ts.get(p+"image_features_norm"), tolForward)
+	out := dptStep(t, r, in)
+	compare(t, p+"logits", out.logits, ts.get(p+"logits"), tolForward)
+	compare(t, p+"loss", []float32{out.loss}, ts.get(p+"loss"), tolForward)
+	compare(t, p+"grad_ctx", out.dctx, ts.get(p+"grad_ctx"), tolBackward)
+	compare(t, p+"grad_scores", out.gradScores, ts.get(p+"grad_scores"), tolBackward)
+	if v.NoShared {
+		if out.dprojW != nil || ts.has(p+"grad_proj_w") {
+			t.Errorf("NoShared: the projection got a gradient (Go %v, reference %v); it must get none",
+				out.dprojW != nil, ts.has(p+"grad_proj_w"))
+		}
+	} else {
+		compare(t, p+"grad_proj_w", out.dprojW, ts.get(p+"grad_proj_w"), tolBackward)
+		compare(t, p+"grad_proj_b", out.dprojB, ts.get(p+"grad_proj_b"), tolBackward)
+	}
+	without, err := r.DPTStep(in, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	compare(t, p+"loss (no grad pass)", []float32{without.Loss}, ts.get(p+"loss"), tolForward)
 
-			out := m.DPTStep(in, true)
-			compare(t, p+"logits", out.Logits, ts.get(p+"logits"), tolForward)
-			compare(t, p+"loss", []float32{out.Loss}, ts.get(p+"loss"), tolForward)
-			compare(t, p+"grad_ctx", out.DCtx, ts.get(p+"grad_ctx"), tolBackward)
-			compare(t, p+"grad_scores", m.ScoresGrad(out.DCtx, cs.NCtx), ts.get(p+"grad_scores"), tolBackward)
-			if v.NoShared {
-				if out.DProjW != nil || out.DProjB != nil || ts.has(p+"grad_proj_w") {
-					t.Errorf("NoShared: the projection got a gradient (Go %v, reference %v); it must get none",
-						out.DProjW != nil, ts.has(p+"grad_proj_w"))
-				}
-			} else {
-				compare(t, p+"grad_proj_w", out.DProjW, ts.get(p+"grad_proj_w"), tolBackward)
-				compare(t, p+"grad_proj_b", out.DProjB, ts.get(p+"grad_proj_b"), tolBackward)
-			}
-			without := m.DPTStep(in, false)
-			compare(t, p+"loss (no grad pass)", []float32{without.Loss}, ts.get(p+"loss"), tolForward)
-
-			// Per-layer: the towers cut after block k.
-			for k := 1; ts.has(fmt.Sprintf("%stext_features_depth%d", p, k)); k++ {
-				cut := truncated(t, m, k, c.VisionLayers)
-				compare(t, fmt.Sprintf("%stext_features_depth%d", p, k), cut.TextForward(fx.Tokens, ctx, cs.NCtx).Features,
-					ts.get(fmt.Sprintf("%stext_features_depth%d", p, k)), tolForward)
-			}
-			for k := 1; ts.has(fmt.Sprintf("%simage_features_depth%d", p, k)); k++ {
-				cut := truncated(t, m, c.TextLayers, k)
-				compare(t, fmt.Sprintf("%simage_features_depth%d", p, k), cut.VisionForward(images, batch, prompts).Features,
-					ts.get(fmt.Sprintf("%simage_features_depth%d", p, k)), tolForward)
-			}
-		})
+	// Per-layer: the towers cut after block k.
+	c := m.Config
+	for k := 1; ts.has(fmt.Sprintf("%stext_features_depth%d", p, k)); k++ {
+		cut := runnerOn(t, truncated(t, m, k, c.VisionLayers), r.Backend())
+		compare(t, fmt.Sprintf("%stext_features_depth%d", p, k), textFeatures(t, cut, fx.Tokens, ctx, cs.NCtx).Raw,
+			ts.get(fmt.Sprintf("%stext_features_depth%d", p, k)), tolForward)
+	}
+	for k := 1; ts.has(fmt.Sprintf("%simage_features_depth%d", p, k)); k++ {
+		cut := runnerOn(t, truncated(t, m, c.TextLayers, k), r.Backend())
+		compare(t, fmt.Sprintf("%simage_features_depth%d", p, k), imageFeatures(t, cut, images, batch, prompts).Raw,
+			ts.get(fmt.Sprintf("%simage_features_depth%d", p, k)), tolForward)
 	}
 }
 
@@ -376,8 +378,6 @@ func TestResidualStreams(t *testing.T) {
 	var fx forwardFixture
 	readJSON(t, "forward.json", &fx)
 	ts := readTensors(t, "forward.safetensors")
-	m := model(t)
-	c := m.Config
 	cs, ok := fx.Cases[streamCase]
 	if !ok {
 		t.Fatalf("forward.json has no case %q", streamCase)
@@ -386,23 +386,33 @@ func TestResidualStreams(t *testing.T) {
 	if !ok || v.NoShared {
 		t.Fatalf("case %q: variant %q, want one with visual prompts", streamCase, cs.Variant)
 	}
-	// The selection itself is TestForward's concern: use the reference's.
-	ctx := m.TokenEmbeddings(cs.Selected)
-	prompts := visualPrompts(m, ctx, ts.get("proj_w"), ts.get("proj_b"), cs.NCtx)
-	batch := len(fx.Labels)
+	forEachBackend(t, func(t *testing.T, b backend.Backend) {
+		streams := map[string][]observedStream{}
+		observed := *model(t) // a copy: the shared model stays unobserved
+		observed.Observe = func(tower string, depth int, residual []float32, batch, length, width int) {
+			streams[tower] = append(streams[tower], observedStream{depth, batch, length, width, residual})
+		}
+		r := runnerOn(t, &observed, b)
+		// The selection itself is TestForward's concern: use the reference's.
+		ctx, err := r.ContextEmbeddings(cs.Selected)
+		if err != nil {
+			t.Fatal(err)
+		}
+		textFeatures(t, r, fx.Tokens, ctx, cs.NCtx)
+		imageFeatures(t, r, ts.get("images"), len(fx.Labels), visualPrompts(t, r, cs.Selected, ts.get("proj_w"), ts.get("proj_b")))
+		compareStreams(t, streams, ts, observed.Config)
+	})
+}
 
-	type stream struct {
-		depth, batch, length, width int
-		residual                    []float32
-	}
-	streams := map[string][]stream{}
-	observed := *m // a copy: the shared model stays unobserved
-	observed.Observe = func(tower string, depth int, residual []float32, batch, length, width int) {
-		streams[tower] = append(streams[tower], stream{depth, batch, length, width, slices.Clone(residual)})
-	}
-	observed.TextForward(fx.Tokens, ctx, cs.NCtx)
-	observed.VisionForward(ts.get("images"), batch, prompts)
+// observedStream is one call of the model's Observer.
+type observedStream struct {
+	depth, batch, length, width int
+	residual                    []float32
+}
 
+// compareStreams compares the observed streams of both towers with the
+// reference's, block by block.
+func compareStreams(t *testing.T, streams map[string][]observedStream, ts tensorFile, c clip.Config) {
 	for _, tower := range []struct {
 		name, key string
 		layers    int
@@ -462,46 +472,51 @@ func TestSGDSteps(t *testing.T) {
 	var fx sgdFixture
 	readJSON(t, "sgd.json", &fx)
 	ts := readTensors(t, "sgd.safetensors")
-	m, tok := model(t), smallTokenizer(t)
-
 	for e, want := range fx.LRs {
 		got := dpt.LR(e, fx.Epochs, fx.LR, fx.WarmupLR, fx.WarmupEpochs)
 		if math.Abs(got-want) > 1e-15 {
 			t.Errorf("LR(epoch %d of %d) = %.17g, torch's scheduler gives %.17g", e, fx.Epochs, got, want)
 		}
 	}
-	scores := slices.Clone(ts.get("scores0"))
-	projW, projB := slices.Clone(ts.get("proj_w0")), slices.Clone(ts.get("proj_b0"))
-	opt := dpt.NewSGD(fx.Momentum, fx.WeightDecay)
+	forEachBackend(t, func(t *testing.T, b backend.Backend) { checkSGDSteps(t, runnerOn(t, model(t), b), fx, ts) })
+}
+
+// checkSGDSteps runs the fixture's steps on r: selection from the scores,
+// the DPT step, the score gradient and the optimiser, all on r's backend.
+func checkSGDSteps(t *testing.T, r *clip.Runner, fx sgdFixture, ts tensorFile) {
+	b, tok := r.Backend(), smallTokenizer(t)
+	params := []dpt.Param{
+		{Name: "scores", Value: upload(t, b, ts.get("scores0"))},
+		{Name: "proj.weight", Value: upload(t, b, ts.get("proj_w0"))},
+		{Name: "proj.bias", Value: upload(t, b, ts.get("proj_b0"))},
+	}
+	gradScores := upload(t, b, make([]float32, params[0].Value.Len()))
+	opt := dpt.NewSGD(b, fx.Momentum, fx.WeightDecay)
 	for i, st := range fx.Steps {
 		step := strconv.Itoa(i + 1)
-		ids, err := dpt.Select(scores, fx.NCtx, m.Config.VocabSize, tok, engine.Variant{}, nil)
+		before := [][]float32{download(t, b, params[0].Value), download(t, b, params[1].Value), download(t, b, params[2].Value)}
+		ids, err := dpt.Select(before[0], fx.NCtx, r.Model().Config.VocabSize, tok, engine.Variant{}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if !slices.Equal(ids, st.Selected) {
 			t.Fatalf("step %s: selected %v, reference %v", step, ids, st.Selected)
 		}
-		out := m.DPTStep(clip.DPTInput{ClassTokens: fx.Tokens, NCtx: fx.NCtx, Ctx: m.TokenEmbeddings(ids), ProjW: projW, ProjB: projB,
+		out, err := r.DPTStep(clip.DPTInput{ClassTokens: fx.Tokens, NCtx: fx.NCtx, CtxIDs: ids, ProjW: params[1].Value, ProjB: params[2].Value,
 			Images: ts.get("images" + step), Batch: len(st.Labels), Labels: st.Labels}, true)
-		compareScalar(t, "step"+step+"/loss", float64(out.Loss), st.Loss, tolForward)
-		grad := m.ScoresGrad(out.DCtx, fx.NCtx)
-		compare(t, "step"+step+"/grad_scores", grad, ts.get("grad_scores"+step), tolBackward)
-
-		before := [][]float32{slices.Clone(scores), slices.Clone(projW), slices.Clone(projB)}
-		err = opt.Step(dpt.LR(st.Epoch, fx.Epochs, fx.LR, fx.WarmupLR, fx.WarmupEpochs), []dpt.Param{
-			{Name: "scores", Value: scores, Grad: grad},
-			{Name: "proj.weight", Value: projW, Grad: out.DProjW},
-			{Name: "proj.bias", Value: projB, Grad: out.DProjB},
-		})
 		if err != nil {
 			t.Fatal(err)
 		}
-		prev := map[string]string{"scores": "scores", "proj_w": "proj_w", "proj_b": "proj_b"}
+		compareScalar(t, "step"+step+"/loss", float64(out.Loss), st.Loss, tolForward)
+		r.ScoresGrad(gradScores, out.DCtx, fx.NCtx)
+		compare(t, "step"+step+"/grad_scores", download(t, b, gradScores), ts.get("grad_scores"+step), tolBackward)
+		params[0].Grad, params[1].Grad, params[2].Grad = gradScores, out.DProjW, out.DProjB
+		if err := opt.Step(dpt.LR(st.Epoch, fx.Epochs, fx.LR, fx.WarmupLR, fx.WarmupEpochs), params); err != nil {
+			t.Fatal(err)
+		}
 		for j, name := range []string{"scores", "proj_w", "proj_b"} {
-			after := [][]float32{scores, projW, projB}[j]
-			refAfter, refBefore := ts.get(name+step), ts.get(prev[name]+strconv.Itoa(i))
-			compareUpdate(t, "step"+step+"/"+name, before[j], after, refBefore, refAfter)
+			refAfter, refBefore := ts.get(name+step), ts.get(name+strconv.Itoa(i))
+			compareUpdate(t, "step"+step+"/"+name, before[j], download(t, b, params[j].Value), refBefore, refAfter)
 		}
 	}
 }
@@ -776,42 +791,86 @@ type evalFixture struct {
 	Results     map[string]evalResult `json:"results"`
 }
 
-// logitsOf is exp(logit_scale)·img·txtᵀ for normalised features.
-func logitsOf(m *clip.Model, img, txt []float32, batch, classes int) []float32 {
-	out := make([]float32, batch*classes)
-	cpu.MatmulForward(out, img, txt, nil, batch, m.Config.EmbedDim, classes)
-	for i := range out {
-		out[i] *= m.LogitScale()
-	}
-	return out
-}
-
-func argmaxRows(x []float32, cols int) []int {
-	out := make([]int, len(x)/cols)
-	for r := range out {
-		out[r] = 0
-		for c := 1; c < cols; c++ {
-			if x[r*cols+c] > x[r*cols+out[r]] {
-				out[r] = c
-			}
-		}
-	}
-	return out
-}
-
 func TestEvaluation(t *testing.T) {
 	var fx evalFixture
 	readJSON(t, "eval.json", &fx)
 	ts := readTensors(t, "eval.safetensors")
 	m, tok := model(t), smallTokenizer(t)
-	size := m.Config.ImageResolution
+	fromPIL, fromGoJPEG := evalImages(t, fx, ts, m.Config.ImageResolution)
+	tokens := make([][]int, len(fx.Classes))
+	for i, class := range fx.Classes {
+		var err error
+		if tokens[i], err = tok.Tokenize(fx.Prompt+" "+data.PromptName(class)+".", m.Config.ContextLength); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ck, _, err := safetensors.Read(filepath.Join(fixtures, fx.Checkpoint))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nCtx := ck["scores"].Shape[0]
+	ids, err := dpt.Select(ck["scores"].Data, nCtx, m.Config.VocabSize, tok, engine.Variant{}, nil)
+	if err != nil || !slices.Equal(ids, fx.DPTSelected) {
+		t.Fatalf("checkpoint selection %v (%v), reference %v", ids, err, fx.DPTSelected)
+	}
+	checkpoint := filepath.Join(fixtures, fx.Checkpoint)
+	runs := []evalRun{
+		{"prompt", nil, 0, false, engine.EvalSpec{Prompt: fx.Prompt}},
+		{"dpt", ids, nCtx, true, engine.EvalSpec{Checkpoint: checkpoint}},
+		{"dpt_noshared", ids, nCtx, false, engine.EvalSpec{Checkpoint: checkpoint, Variant: engine.Variant{NoShared: true}}},
+	}
+	forEachBackend(t, func(t *testing.T, b backend.Backend) {
+		r := runnerOn(t, m, b)
+		tr := trainer.New(b)
+		tr.CacheDir = t.TempDir()
+		for _, run := range runs {
+			want, ok := fx.Results[run.name]
+			if !ok {
+				t.Fatalf("eval.json has no result %q", run.name)
+			}
+			var prompts backend.Buffer
+			if run.shared {
+				w, bias := upload(t, b, ck["proj.weight"].Data), upload(t, b, ck["proj.bias"].Data)
+				if prompts, err = r.ContextPrompts(ids, w, bias); err != nil {
+					t.Fatal(err)
+				}
+			}
+			classes, err := r.ClassFeatures(tokens, run.ids, run.nCtx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			logits := imageLogits(t, r, fromPIL, prompts, classes, len(tokens))
+			compare(t, "logits_"+run.name+" (PIL pixels)", logits, ts.get("logits_"+run.name), tolForward)
+			goLogits := imageLogits(t, r, fromGoJPEG, prompts, classes, len(tokens))
+			compare(t, "logits_"+run.name+" (Go JPEG decoder)", goLogits, ts.get("logits_"+run.name), tolJPEG)
+			if pred := argmaxRows(goLogits, len(tokens)); !slices.Equal(pred, want.Pred) {
+				t.Errorf("%s: predictions %v, reference %v", run.name, pred, want.Pred)
+			}
+			checkEvaluate(t, tr, run, fx, want)
+		}
+	})
+}
+
+// evalRun is one evaluation of eval.json: a hand-written prompt, or the
+// checkpoint's selected ids with or without its visual prompts.
+type evalRun struct {
+	name   string
+	ids    []int
+	nCtx   int
+	shared bool
+	spec   engine.EvalSpec
+}
+
+// evalImages decodes the fixture's test images twice: from PIL's decoded
+// pixels and from the JPEG files with Go's decoder.
+func evalImages(t *testing.T, fx evalFixture, ts tensorFile, size int) (fromPIL, fromGoJPEG []float32) {
+	t.Helper()
 	per := 3 * size * size
 	n := len(fx.Items)
-
 	// Preprocessing: from PIL's decoded pixels (stored losslessly as PNG),
 	// the Go test pipeline must give PyTorch's tensor bit for bit.
-	fromPIL := make([]float32, n*per)
-	fromGoJPEG := make([]float32, n*per)
+	fromPIL = make([]float32, n*per)
+	fromGoJPEG = make([]float32, n*per)
 	maxLevel, differing, total := 0, 0, 0
 	for k, item := range fx.Items {
 		var rel string
@@ -846,62 +905,48 @@ func TestEvaluation(t *testing.T) {
 		t.Errorf("Go's JPEG decoding differs from PIL's by %d levels; the data package documents at most 3", maxLevel)
 	}
 
-	tokens := make([][]int, len(fx.Classes))
-	for i, class := range fx.Classes {
-		var err error
-		if tokens[i], err = tok.Tokenize(fx.Prompt+" "+data.PromptName(class)+".", m.Config.ContextLength); err != nil {
-			t.Fatal(err)
+	return fromPIL, fromGoJPEG
+}
+
+func imageLogits(t *testing.T, r *clip.Runner, images []float32, prompts, classes backend.Buffer, nClasses int) []float32 {
+	t.Helper()
+	batch := len(images) / (3 * r.Model().Config.ImageResolution * r.Model().Config.ImageResolution)
+	out := make([]float32, batch*nClasses)
+	if err := r.ImageLogits(out, images, batch, prompts, classes, nClasses); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func argmaxRows(x []float32, cols int) []int {
+	out := make([]int, len(x)/cols)
+	for r := range out {
+		out[r] = 0
+		for c := 1; c < cols; c++ {
+			if x[r*cols+c] > x[r*cols+out[r]] {
+				out[r] = c
+			}
 		}
 	}
-	ck, _, err := safetensors.Read(filepath.Join(fixtures, fx.Checkpoint))
+	return out
+}
+
+// checkEvaluate runs the trainer's Evaluate on the fixture's dataset and
+// compares its counts with the reference's.
+func checkEvaluate(t *testing.T, tr *trainer.Trainer, run evalRun, fx evalFixture, want evalResult) {
+	t.Helper()
+	spec := run.spec
+	spec.Model = modelDir
+	spec.Data = engine.DataSpec{Dataset: fx.Dataset, Root: filepath.Join(fixtures, fx.Root), Classes: study.ClassesAll}
+	ev, err := tr.Evaluate(context.Background(), spec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	nCtx := ck["scores"].Shape[0]
-	ids, err := dpt.Select(ck["scores"].Data, nCtx, m.Config.VocabSize, tok, engine.Variant{}, nil)
-	if err != nil || !slices.Equal(ids, fx.DPTSelected) {
-		t.Fatalf("checkpoint selection %v (%v), reference %v", ids, err, fx.DPTSelected)
-	}
-	ctx := m.TokenEmbeddings(ids)
-	prompts := visualPrompts(m, ctx, ck["proj.weight"].Data, ck["proj.bias"].Data, nCtx)
-	runs := []struct {
-		name    string
-		ctx     []float32
-		nCtx    int
-		prompts []float32
-		spec    engine.EvalSpec
-	}{
-		{"prompt", nil, 0, nil, engine.EvalSpec{Prompt: fx.Prompt}},
-		{"dpt", ctx, nCtx, prompts, engine.EvalSpec{Checkpoint: filepath.Join(fixtures, fx.Checkpoint)}},
-		{"dpt_noshared", ctx, nCtx, nil, engine.EvalSpec{Checkpoint: filepath.Join(fixtures, fx.Checkpoint), Variant: engine.Variant{NoShared: true}}},
-	}
-	tr := &trainer.Trainer{CacheDir: t.TempDir()}
-	for _, run := range runs {
-		want, ok := fx.Results[run.name]
-		if !ok {
-			t.Fatalf("eval.json has no result %q", run.name)
-		}
-		txt := m.TextFeatures(tokens, run.ctx, run.nCtx)
-		logits := logitsOf(m, m.ImageFeatures(fromPIL, n, run.prompts), txt, n, len(tokens))
-		compare(t, "logits_"+run.name+" (PIL pixels)", logits, ts.get("logits_"+run.name), tolForward)
-		goLogits := logitsOf(m, m.ImageFeatures(fromGoJPEG, n, run.prompts), txt, n, len(tokens))
-		compare(t, "logits_"+run.name+" (Go JPEG decoder)", goLogits, ts.get("logits_"+run.name), tolJPEG)
-		if pred := argmaxRows(goLogits, len(tokens)); !slices.Equal(pred, want.Pred) {
-			t.Errorf("%s: predictions %v, reference %v", run.name, pred, want.Pred)
-		}
-
-		spec := run.spec
-		spec.Model = modelDir
-		spec.Data = engine.DataSpec{Dataset: fx.Dataset, Root: filepath.Join(fixtures, fx.Root), Classes: study.ClassesAll}
-		ev, err := tr.Evaluate(context.Background(), spec)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("Evaluate %-13s total %d correct %d accuracy %.4f%% macro-F1 %.4f%% (reference %d, %.4f%%, %.4f%%)",
-			run.name, ev.Total, ev.Correct, ev.Accuracy, ev.MacroF1, want.Correct, want.Accuracy, want.MacroF1)
-		if ev.Total != n || ev.Correct != want.Correct || math.Abs(ev.Accuracy-want.Accuracy) > 1e-9 || math.Abs(ev.MacroF1-want.MacroF1) > 1e-9 {
-			t.Errorf("%s: Evaluate = %+v, reference total %d correct %d accuracy %v macro-F1 %v",
-				run.name, ev, n, want.Correct, want.Accuracy, want.MacroF1)
-		}
+	n := len(fx.Items)
+	t.Logf("Evaluate %-13s total %d correct %d accuracy %.4f%% macro-F1 %.4f%% (reference %d, %.4f%%, %.4f%%)",
+		run.name, ev.Total, ev.Correct, ev.Accuracy, ev.MacroF1, want.Correct, want.Accuracy, want.MacroF1)
+	if ev.Total != n || ev.Correct != want.Correct || math.Abs(ev.Accuracy-want.Accuracy) > 1e-9 || math.Abs(ev.MacroF1-want.MacroF1) > 1e-9 {
+		t.Errorf("%s: Evaluate = %+v, reference total %d correct %d accuracy %v macro-F1 %v",
+			run.name, ev, n, want.Correct, want.Accuracy, want.MacroF1)
 	}
 }

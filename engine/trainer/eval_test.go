@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/fomo-grid/grid/engine"
+	"github.com/fomo-grid/grid/engine/cpu"
 	"github.com/fomo-grid/grid/engine/data"
 	"github.com/fomo-grid/grid/engine/demo"
 	"github.com/fomo-grid/grid/internal/study"
@@ -102,7 +103,8 @@ func TestEvaluateWritesTheLogitsItClassifiedBy(t *testing.T) {
 	if err := demo.Write(root); err != nil {
 		t.Fatal(err)
 	}
-	tr := &Trainer{CacheDir: filepath.Join(root, "cache")}
+	tr := New(cpu.New())
+	tr.CacheDir = filepath.Join(root, "cache")
 	spec := engine.EvalSpec{
 		Model:  filepath.Join(root, demo.ModelDir),
 		Data:   engine.DataSpec{Dataset: data.DemoName, Root: filepath.Join(root, demo.DataDir), Classes: study.ClassesAll},

@@ -49,3 +49,15 @@ func classify(pred, truth []int) engine.Evaluation {
 	ev.MacroF1 = 100 * sum / float64(len(actual))
 	return ev
 }
+
+// argmax is the class an image is predicted as: the first of its largest
+// logits.
+func argmax(logits []float32) int {
+	best := 0
+	for c, l := range logits {
+		if l > logits[best] {
+			best = c
+		}
+	}
+	return best
+}

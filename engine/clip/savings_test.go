@@ -1,0 +1,175 @@
+package clip
+
+import (
+	"reflect"
+	"testing"
+
+	"github.com/fomo-grid/grid/engine/backend"
+	"github.com/fomo-grid/grid/engine/cpu"
+)
+
+// countingBackend counts the attention passes of each tower: the text
+// tower's are causal, the vision tower's are not.
+type countingBackend struct {
+	backend.Backend
+	textForward, textBackward     int
+	visionForward, visionBackward int
+}
+
+func (c *countingBackend) AttentionForward(out, saved, qkv backend.Buffer, B, T, C, NH int, causal bool) {
+	if causal {
+		c.textForward++
+	} else {
+		c.visionForward++
+	}
+	c.Backend.AttentionForward(out, saved, qkv, B, T, C, NH, causal)
+}
+
+func (c *countingBackend) AttentionBackward(dqkv, dout, qkv, saved backend.Buffer, B, T, C, NH int, causal bool) {
+	if causal {
+		c.textBackward++
+	} else {
+		c.visionBackward++
+	}
+	c.Backend.AttentionBackward(dqkv, dout, qkv, saved, B, T, C, NH, causal)
+}
+
+func (c *countingBackend) reset() { *c = countingBackend{Backend: c.Backend} }
+
+// TestTextPassReuseChangesNothing runs the same steps with and without the
+// reuse of the text forward pass: the numbers are identical, and the reuse
+// skips exactly the text forward passes of steps whose context ids did not
+// change (the backward passes all run).
+func TestTextPassReuseChangesNothing(t *testing.T) {
+	m := NewRandom(tinyConfig, 31)
+	counting := &countingBackend{Backend: cpu.New()}
+	reusing, err := m.On(counting)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh := runner(t, m)
+	fresh.reuseText = false
+	cs := tinyDPTCase(m, true)
+	ids := [][]int{{31, 17}, {31, 17}, {4, 17}, {4, 17}, {31, 17}}
+	layers := tinyConfig.TextLayers
+	for i, stepIDs := range ids {
+		cs.in.CtxIDs = stepIDs
+		counting.reset()
+		got := step(t, reusing, cs.input(t, reusing), true)
+		want := step(t, fresh, cs.input(t, fresh), true)
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("step %d (ids %v): reusing the text pass changed the result", i, stepIDs)
+		}
+		wantForwards := layers
+		if i > 0 && reflect.DeepEqual(ids[i-1], stepIDs) {
+			wantForwards = 0
+		}
+		if counting.textForward != wantForwards || counting.textBackward != layers {
+			t.Errorf("step %d (ids %v): %d text attention forwards and %d backwards, want %d and %d",
+				i, stepIDs, counting.textForward, counting.textBackward, wantForwards, layers)
+		}
+	}
+	// Other class tokens with the same ids run the text pass again.
+	counting.reset()
+	cs.in.ClassTokens = append([][]int{}, cs.in.ClassTokens...)
+	cs.in.ClassTokens[0] = []int{48, 20, 21, 7, 49}
+	got := step(t, reusing, cs.input(t, reusing), true)
+	if want := step(t, fresh, cs.input(t, fresh), true); !reflect.DeepEqual(got, want) || counting.textForward != layers {
+		t.Fatalf("new class tokens: %d text forwards, results equal %v", counting.textForward, reflect.DeepEqual(got, want))
+	}
+}
+
+// TestNoSharedRunsNoVisionBackward: without visual prompts no gradient
+// reaches the vision tower, so a step runs its forward pass only (and keeps
+// no activations for a backward pass).
+func TestNoSharedRunsNoVisionBackward(t *testing.T) {
+	m := NewRandom(tinyConfig, 32)
+	counting := &countingBackend{Backend: cpu.New()}
+	r, err := m.On(counting)
+	if err != nil {
+		t.Fatal(err)
+	}
+	step(t, r, tinyDPTCase(m, false).input(t, r), true)
+	if counting.visionForward != tinyConfig.VisionLayers || counting.visionBackward != 0 || counting.textBackward != tinyConfig.TextLayers {
+		t.Fatalf("noshared step: %d vision attention forwards, %d backwards, %d text backwards; want %d, 0, %d",
+			counting.visionForward, counting.visionBackward, counting.textBackward, tinyConfig.VisionLayers, tinyConfig.TextLayers)
+	}
+	for key := range r.visions {
+		if key.keep {
+			t.Fatalf("noshared step made a vision workspace that keeps activations: %+v", key)
+		}
+	}
+	counting.reset()
+	step(t, r, tinyDPTCase(m, true).input(t, r), true)
+	if counting.visionBackward != tinyConfig.VisionLayers {
+		t.Fatalf("shared step: %d vision attention backwards, want %d", counting.visionBackward, tinyConfig.VisionLayers)
+	}
+}
+
+// inertBackend moves data like the CPU backend but computes nothing: with
+// it, every allocation a step makes is the model's own, not the kernels'
+// (whose goroutine fan-out allocates a little per call).
+type inertBackend struct{ backend.Backend }
+
+func (inertBackend) MatmulForward(out, inp, weight, bias backend.Buffer, rows, inDim, outDim int) {}
+func (inertBackend) MatmulBackward(dinp, dweight, dbias, dout, inp, weight backend.Buffer, rows, inDim, outDim int) {
+}
+func (inertBackend) LayerNormForward(out, mean, rstd, inp, weight, bias backend.Buffer, rows, dim int) {
+}
+func (inertBackend) LayerNormBackward(dinp, dweight, dbias, dout, inp, weight, mean, rstd backend.Buffer, rows, dim int) {
+}
+func (inertBackend) AttentionForward(out, saved, qkv backend.Buffer, B, T, C, NH int, causal bool) {}
+func (inertBackend) AttentionBackward(dqkv, dout, qkv, saved backend.Buffer, B, T, C, NH int, causal bool) {
+}
+func (inertBackend) QuickGELUForward(out, inp backend.Buffer, n int)                         {}
+func (inertBackend) QuickGELUBackward(dinp, inp, dout backend.Buffer, n int)                 {}
+func (inertBackend) Add(out, a, b backend.Buffer, n int)                                     {}
+func (inertBackend) Accumulate(dst, src backend.Buffer, n int)                               {}
+func (inertBackend) Scale(out, inp backend.Buffer, alpha float32, n int)                     {}
+func (inertBackend) L2NormalizeForward(out, norm, inp backend.Buffer, rows, dim int)         {}
+func (inertBackend) L2NormalizeBackward(dinp, dout, out, norm backend.Buffer, rows, dim int) {}
+func (inertBackend) CrossEntropyForward(losses, probs, logits, labels backend.Buffer, batch, classes int) {
+}
+func (inertBackend) CrossEntropyBackward(dlogits, probs, labels backend.Buffer, batch, classes int, dloss float32) {
+}
+func (inertBackend) GatherRows(dst, src, rows backend.Buffer, n, dim int)     {}
+func (inertBackend) ScatterAddRows(dst, src, rows backend.Buffer, n, dim int) {}
+func (inertBackend) EmbedTokensForward(out, ids, table, pos, ctx backend.Buffer, seqs, T, dim, nCtx int) {
+}
+func (inertBackend) EmbedTokensBackward(dctx, dout backend.Buffer, seqs, T, dim, nCtx int)       {}
+func (inertBackend) Patchify(out, images backend.Buffer, batch, channels, size, patch int)       {}
+func (inertBackend) EmbedPatchesBackward(dextra, dout backend.Buffer, batch, P, nExtra, dim int) {}
+func (inertBackend) EmbedPatchesForward(out, patches, class, pos, extra backend.Buffer, batch, P, nExtra, dim int) {
+}
+
+// TestDPTStepAllocatesNothing: once a shape's workspace exists, a training
+// step (with a new context every time, so that nothing is reused) and the
+// score gradient allocate nothing in the model. (BenchmarkDPTStepDemo
+// reports the allocations of a step on the CPU backend, kernels included.)
+func TestDPTStepAllocatesNothing(t *testing.T) {
+	m := NewRandom(tinyConfig, 33)
+	r, err := m.On(inertBackend{cpu.New()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, shared := range []bool{true, false} {
+		cs := tinyDPTCase(m, shared)
+		in := cs.input(t, r)
+		scores := upload(t, r, make([]float32, in.NCtx*tinyConfig.VocabSize))
+		ids := [][]int{{31, 17}, {4, 17}}
+		i := 0
+		run := func() {
+			in.CtxIDs = ids[i%2]
+			i++
+			out, err := r.DPTStep(in, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.ScoresGrad(scores, out.DCtx, in.NCtx)
+		}
+		run() // makes the workspace
+		if allocs := testing.AllocsPerRun(20, run); allocs != 0 {
+			t.Errorf("shared=%v: %v allocations per step", shared, allocs)
+		}
+	}
+}

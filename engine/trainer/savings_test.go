@@ -1,0 +1,64 @@
+package trainer
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/fomo-grid/grid/engine"
+	"github.com/fomo-grid/grid/engine/backend"
+	"github.com/fomo-grid/grid/engine/clip"
+	"github.com/fomo-grid/grid/engine/cpu"
+	"github.com/fomo-grid/grid/engine/data"
+	"github.com/fomo-grid/grid/engine/demo"
+	"github.com/fomo-grid/grid/internal/study"
+)
+
+// attentionCounter counts the attention forward passes of each tower: the
+// text tower's are causal, the vision tower's are not.
+type attentionCounter struct {
+	backend.Backend
+	text, vision int
+}
+
+func (c *attentionCounter) AttentionForward(out, saved, qkv backend.Buffer, B, T, C, NH int, causal bool) {
+	if causal {
+		c.text++
+	} else {
+		c.vision++
+	}
+	c.Backend.AttentionForward(out, saved, qkv, B, T, C, NH, causal)
+}
+
+// TestEvaluationComputesClassFeaturesOnce: an evaluation runs the text tower
+// once for all classes and the vision tower once per test batch.
+func TestEvaluationComputesClassFeaturesOnce(t *testing.T) {
+	root := t.TempDir()
+	if err := demo.Write(root); err != nil {
+		t.Fatal(err)
+	}
+	counter := &attentionCounter{Backend: cpu.New()}
+	tr := New(counter)
+	tr.CacheDir = filepath.Join(root, "cache")
+	spec := engine.EvalSpec{
+		Model:  filepath.Join(root, demo.ModelDir),
+		Data:   engine.DataSpec{Dataset: data.DemoName, Root: filepath.Join(root, demo.DataDir), Classes: study.ClassesAll},
+		Prompt: ContextInit,
+	}
+	ev, err := tr.Evaluate(context.Background(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := clip.Load(spec.Model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	batches := (ev.Total + TestBatchSize - 1) / TestBatchSize
+	if counter.text != m.Config.TextLayers || counter.vision != m.Config.VisionLayers*batches {
+		t.Fatalf("%d test images: %d text and %d vision attention passes, want %d (one text pass) and %d (one vision pass per batch of %d)",
+			ev.Total, counter.text, counter.vision, m.Config.TextLayers, m.Config.VisionLayers*batches, TestBatchSize)
+	}
+	if name, device := tr.Placement(); name != "cpu" || device == "" {
+		t.Errorf("Placement() = %q, %q", name, device)
+	}
+}
