@@ -432,7 +432,7 @@ func eval(split study.Classes, dataset string, acc, f1 float64) Evaluation {
 	return Evaluation{Split: split, Dataset: dataset, Total: 1000, Correct: int(acc * 10), Accuracy: acc, MacroF1: f1}
 }
 
-func TestCells(t *testing.T) {
+func TestGridEvaluationsAndPrompts(t *testing.T) {
 	db := openTemp(t)
 	g := mustGrid(t, db, "sweep")
 	other := mustGrid(t, db, "other")
@@ -459,40 +459,34 @@ func TestCells(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	cells, err := db.Cells(g)
+	evals, err := db.GridEvaluations(g)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := len(cells); got != 3 {
-		t.Fatalf("%d cells, want 3 (one per train job)", got)
+	if len(evals) != 4 {
+		t.Errorf("evaluations of %d jobs, want 4 (a, a-new, a-dtd, b): %v", len(evals), evals)
 	}
-	a, b, c := cells[0], cells[1], cells[2]
-	if a.Job.ID != "a" || a.Dataset != "eurosat" || a.Classes != "base" || a.Variant != "full" || a.Labels["n_ctx"] != "4" {
-		t.Errorf("cell a: %+v", a)
+	if e := evals["a"]; len(e) != 1 || e[0].Split != study.ClassesBase || e[0].Accuracy != 89.21 {
+		t.Errorf("evaluations of a: %+v", e)
 	}
-	if a.Base == nil || a.Base.Accuracy != 89.21 || a.New == nil || a.New.Accuracy != 79.9 || a.New.MacroF1 != 77 || a.NewJob.ID != "a-new" {
-		t.Errorf("cell a base/new: %+v %+v", a.Base, a.New)
+	if e := evals["a-new"]; len(e) != 1 || e[0].Split != study.ClassesNew || e[0].Accuracy != 79.9 || e[0].MacroF1 != 77 {
+		t.Errorf("evaluations of a-new: %+v", e)
 	}
-	if h, ok := a.HarmonicMean(); !ok || math.Abs(h-84.30) > 0.005 {
-		t.Errorf("cell a HM = %v, %v", h, ok)
+	if _, ok := evals["b-new"]; ok {
+		t.Error("a failed job has evaluations")
 	}
-	if m, ok := a.Mean(); !ok || math.Abs(m-84.555) > 1e-9 {
-		t.Errorf("cell a mean = %v, %v", m, ok)
+	prompts, err := db.GridPrompts(g)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if a.Prompt == nil || a.Prompt.Text != "increased underdog gihc" {
-		t.Errorf("cell a prompt: %+v", a.Prompt)
+	if len(prompts) != 1 || prompts["a"] == nil || prompts["a"].Text != "increased underdog gihc" || len(prompts["a"].TokenIDs) != 3 {
+		t.Errorf("prompts %+v, want a's only", prompts)
 	}
-	if len(a.Transfers) != 2 || a.Transfers[0].Dataset != "caltech101" || a.Transfers[0].Eval != nil || a.Transfers[0].Job.State != StatePending ||
-		a.Transfers[1].Dataset != "dtd" || a.Transfers[1].Eval == nil || a.Transfers[1].Eval.Accuracy != 42.5 {
-		t.Errorf("cell a transfers: %+v", a.Transfers)
+	// The other grid's eval of a is not this grid's.
+	if other, err := db.GridEvaluations(other); err != nil || len(other) != 0 {
+		t.Errorf("other grid: %v %v", other, err)
 	}
-	if b.Variant != "noshared" || b.Base == nil || b.New != nil || b.NewJob == nil || b.NewJob.State != StateFailed || b.NewJob.Error != "checkpoint missing" {
-		t.Errorf("cell b: %+v", b)
-	}
-	if _, ok := b.HarmonicMean(); ok {
-		t.Error("cell b has an HM without new accuracy")
-	}
-	if c.Variant != "full" || c.Base != nil || c.NewJob != nil || c.Job.State != StatePending {
-		t.Errorf("cell c: %+v", c)
+	if h := HarmonicMean(89.21, 79.9); math.Abs(h-84.30) > 0.005 {
+		t.Errorf("HarmonicMean = %v", h)
 	}
 }

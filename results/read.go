@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"sort"
 	"strconv"
 	"time"
 
@@ -365,56 +364,6 @@ func (db *DB) Artifacts(jobID string) ([]Artifact, error) {
 	return out, rows.Err()
 }
 
-// Cell is one train job of a grid with everything the report shows about it:
-// its own test, the test of its checkpoint on the new classes, transfer
-// tests on other datasets, and the learned prompt.
-type Cell struct {
-	Job     Job // the train job
-	Dataset string
-	Classes study.Classes // the classes it trained on: base (base-to-new) or all
-	Variant study.Variant // full unless an ablation switched a component off
-	Labels  map[string]string
-
-	// Base is the train job's own test on the test split of the classes it
-	// trained on (the base classes in base-to-new runs); nil until done.
-	Base *Evaluation
-	// New is the test on the new classes of the same dataset, by the eval
-	// job NewJob; nil until that job is done. NewJob is nil when the grid
-	// has no such job.
-	New    *Evaluation
-	NewJob *Job
-	// Transfers are the grid's other eval jobs of this checkpoint (other
-	// datasets, or all classes), sorted by dataset.
-	Transfers []Transfer
-	Prompt    *Prompt
-}
-
-// Transfer is one evaluation of a cell's checkpoint on another target.
-type Transfer struct {
-	Dataset string
-	Classes study.Classes
-	Job     Job
-	Eval    *Evaluation // nil until Job is done
-}
-
-// HarmonicMean is 2BN/(B+N) of the cell's base and new accuracy; ok is false
-// while either is missing.
-func (c Cell) HarmonicMean() (h float64, ok bool) {
-	if c.Base == nil || c.New == nil {
-		return math.NaN(), false
-	}
-	return HarmonicMean(c.Base.Accuracy, c.New.Accuracy), true
-}
-
-// Mean is (B+N)/2, the number fomo's notebooks ranked by; ok is false while
-// either is missing.
-func (c Cell) Mean() (m float64, ok bool) {
-	if c.Base == nil || c.New == nil {
-		return math.NaN(), false
-	}
-	return (c.Base.Accuracy + c.New.Accuracy) / 2, true
-}
-
 // HarmonicMean returns 2BN/(B+N), the base-to-new metric; 0 when both are 0.
 func HarmonicMean(base, new float64) float64 {
 	if base+new == 0 {
@@ -423,116 +372,9 @@ func HarmonicMean(base, new float64) float64 {
 	return 2 * base * new / (base + new)
 }
 
-// jobConfig holds the configuration keys the read side needs.
-type jobConfig struct {
-	Dataset string        `json:"dataset"`
-	Classes study.Classes `json:"classes"`
-	Variant study.Variant `json:"variant"`
-	Source  string        `json:"source"`
-}
-
-// Cells returns one Cell per train job of the grid, in grid order. Eval jobs
-// are matched to their train job by config.source.
-func (db *DB) Cells(gridID int64) ([]Cell, error) {
-	jobs, err := db.Jobs(gridID)
-	if err != nil {
-		return nil, err
-	}
-	evals, err := db.gridEvaluations(gridID)
-	if err != nil {
-		return nil, err
-	}
-	prompts, err := db.gridPrompts(gridID)
-	if err != nil {
-		return nil, err
-	}
-
-	configs := make([]jobConfig, len(jobs))
-	for i, j := range jobs {
-		if err := json.Unmarshal(j.Config, &configs[i]); err != nil {
-			return nil, fmt.Errorf("results: job %s config: %w", j.ID, err)
-		}
-	}
-	var cells []Cell
-	index := map[string]int{}
-	for i, j := range jobs {
-		if j.Kind != study.KindTrain {
-			continue
-		}
-		cfg := configs[i]
-		labels, err := j.LabelMap()
-		if err != nil {
-			return nil, fmt.Errorf("results: job %s: %w", j.ID, err)
-		}
-		variant := cfg.Variant
-		if variant == "" {
-			variant = study.VariantFull
-		}
-		classes := cfg.Classes
-		if classes == "" {
-			classes = study.ClassesBase
-		}
-		c := Cell{Job: j, Dataset: cfg.Dataset, Classes: classes, Variant: variant, Labels: labels, Prompt: prompts[j.ID]}
-		c.Base = pickEvaluation(evals[j.ID], cfg.Dataset, classes)
-		index[j.ID] = len(cells)
-		cells = append(cells, c)
-	}
-	for i, j := range jobs {
-		cfg := configs[i]
-		ci, ok := index[cfg.Source]
-		if j.Kind != study.KindEval || !ok {
-			continue
-		}
-		c := &cells[ci]
-		classes := cfg.Classes
-		if classes == "" {
-			classes = study.ClassesAll
-		}
-		eval := pickEvaluation(evals[j.ID], cfg.Dataset, classes)
-		if cfg.Dataset == c.Dataset && classes == study.ClassesNew && c.NewJob == nil {
-			job := j
-			c.NewJob = &job
-			c.New = eval
-			continue
-		}
-		c.Transfers = append(c.Transfers, Transfer{Dataset: cfg.Dataset, Classes: classes, Job: j, Eval: eval})
-	}
-	for i := range cells {
-		sort.SliceStable(cells[i].Transfers, func(a, b int) bool {
-			ta, tb := cells[i].Transfers[a], cells[i].Transfers[b]
-			if ta.Dataset != tb.Dataset {
-				return ta.Dataset < tb.Dataset
-			}
-			return ta.Classes < tb.Classes
-		})
-	}
-	return cells, nil
-}
-
-// pickEvaluation returns the evaluation of dataset on split if the job has
-// one, else its only evaluation of dataset, else nil.
-func pickEvaluation(evals []Evaluation, dataset string, split study.Classes) *Evaluation {
-	var match *Evaluation
-	n := 0
-	for i := range evals {
-		if evals[i].Dataset != dataset {
-			continue
-		}
-		if evals[i].Split == split {
-			e := evals[i]
-			return &e
-		}
-		match = &evals[i]
-		n++
-	}
-	if n == 1 {
-		e := *match
-		return &e
-	}
-	return nil
-}
-
-func (db *DB) gridEvaluations(gridID int64) (map[string][]Evaluation, error) {
+// GridEvaluations returns the evaluations of every job of the grid, by job
+// ID, each job's ordered by split and dataset: one query for a report.
+func (db *DB) GridEvaluations(gridID int64) (map[string][]Evaluation, error) {
 	rows, err := db.sql.Query(`
 		SELECT e.job_id, e.split, e.dataset, e.total, e.correct, e.accuracy, e.macro_f1
 		FROM evaluations e JOIN grid_jobs g ON g.job_id = e.job_id
@@ -553,7 +395,9 @@ func (db *DB) gridEvaluations(gridID int64) (map[string][]Evaluation, error) {
 	return out, rows.Err()
 }
 
-func (db *DB) gridPrompts(gridID int64) (map[string]*Prompt, error) {
+// GridPrompts returns the learned prompt of every job of the grid that has
+// one, by job ID.
+func (db *DB) GridPrompts(gridID int64) (map[string]*Prompt, error) {
 	rows, err := db.sql.Query(`
 		SELECT p.job_id, p.token_ids, p.text FROM prompts p JOIN grid_jobs g ON g.job_id = p.job_id
 		WHERE g.grid_id = ?`, gridID)

@@ -244,7 +244,8 @@ func TestGridRunStoresEverythingAndReports(t *testing.T) {
 		t.Fatalf("report exit %d: %s", rep.code, rep.stderr)
 	}
 	reportDir := filepath.Join(dir, "runs", "small", "report")
-	for _, name := range []string{"README.md", "table-demo.md", "loss-demo.png", "loss-demo.svg", "accuracy-demo.png", "transfer.md", "ablation.md"} {
+	for _, name := range []string{"README.md", "index.html", "summary.md", "summary.csv", "summary.tex", "grid-demo.md",
+		"loss-demo.png", "loss-demo.svg", "loss-demo.pdf", "loss_demo.tex", "accuracy-demo.png", "transfer.md", "ablation.md"} {
 		if _, err := os.Stat(filepath.Join(reportDir, name)); err != nil {
 			t.Errorf("report: %v", err)
 		}

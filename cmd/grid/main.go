@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sort"
 	"strings"
 	"syscall"
@@ -38,7 +39,8 @@ usage:
                                           run every job not done yet
   grid plan   [--json] [grid.toml]        list jobs and whether each is new, done, failed or stale
   grid status [--json] [grid.toml]        state, attempts and accuracies of every job
-  grid report [--plot] [grid.toml]        Markdown tables (and PNG/SVG figures) in <run dir>/report
+  grid report [--plot] [--dataset A,B] [--experiment E,F] [--top N] [--reference FILE.csv] [--heatmap P,Q] [grid.toml]
+                                          tables (Markdown, CSV, LaTeX), figures (PNG, SVG, PDF) and index.html in <run dir>/report
   grid eval   --model DIR --data-root DIR --dataset NAME [--classes all|base|new]
               (--prompt TEXT | --checkpoint FILE | --job ID [grid.toml]) [--noshared] [--logits FILE.csv]
               [--backend auto|cpu|cuda] [--json]
@@ -274,24 +276,47 @@ func oneLine(s string, n int) string {
 
 func cmdReport(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("report", flag.ContinueOnError)
-	plot := fs.Bool("plot", false, "also draw PNG and SVG figures")
+	plot := fs.Bool("plot", false, "also draw the figures (PNG, SVG, PDF) and pgfplots loss curves")
+	datasets := fs.String("dataset", "", "only these datasets (comma-separated)")
+	experiments := fs.String("experiment", "", "only these experiments (comma-separated)")
+	top := fs.Int("top", report.DefaultTop, "configurations a figure shows; the rest are counted")
+	refs := fs.String("reference", "", "CSV of published numbers of other methods: method,dataset,base,new[,h]")
+	heatmap := fs.String("heatmap", "", "also a heatmap of mean H for these two swept parameters, e.g. n_ctx,weight_std")
 	file, err := parse(fs, args)
 	if err != nil {
 		return err
+	}
+	opts := report.Options{Plots: *plot, Datasets: splitList(*datasets), Experiments: splitList(*experiments),
+		Top: *top, References: *refs}
+	if *heatmap != "" {
+		pair := splitList(*heatmap)
+		if len(pair) != 2 {
+			return fmt.Errorf("report: --heatmap %q: name two swept parameters, e.g. n_ctx,weight_std", *heatmap)
+		}
+		opts.Heatmaps = [][2]string{{pair[0], pair[1]}}
+	}
+	if *top < 1 {
+		return fmt.Errorf("report: --top %d: at least 1", *top)
 	}
 	s, err := orchestrator.Open(file)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	files, err := report.Write(s.DB, s.Grid.Name, s.ReportDir(), report.Options{Plots: *plot})
-	if err != nil {
-		return err
+	files, err := report.Write(s.DB, s.Grid.Name, s.ReportDir(), opts)
+	fmt.Fprintf(stdout, "wrote %d files to %s (open %s)\n", len(files), s.ReportDir(), filepath.Join(s.ReportDir(), "index.html"))
+	return err
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, x := range strings.Split(s, ",") {
+		if x = strings.TrimSpace(x); x != "" {
+			out = append(out, x)
+		}
 	}
-	for _, f := range files {
-		fmt.Fprintln(stdout, "wrote", f)
-	}
-	return nil
+	return out
 }
 
 func cmdDemo(args []string, stdout io.Writer) error {
