@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -361,6 +362,7 @@ func (s *Session) runOnce(ctx context.Context, w *workerSlot, job sweeps.Job, di
 	res, runErr := client.Run(ctx, task, func(p worker.Progress) {
 		pending = append(pending, results.Metric{
 			Step: p.Step, Epoch: p.Epoch, Loss: p.Loss, BatchLoss: p.BatchLoss, LR: p.LR, Prompt: p.Prompt,
+			Time: time.Now(), // when the step was reported, not when its batch is written: step times are measured from it
 		})
 		if len(pending) >= flushEvery {
 			if err := flush(); err != nil && flushErr == nil {

@@ -438,23 +438,47 @@ var experimentKeys = map[study.Protocol][]string{
 }
 
 func (d *decoder) decodeExperiment(s scope, t map[string]any, firstLine map[string]int) (*experiment, error) {
-	// Messages name the experiment, so read its name first.
+	e, s, err := decodeExperimentHead(s, t, firstLine)
+	if err != nil {
+		return nil, err
+	}
+	tables, err := e.decodeKeys(s, t)
+	if err != nil {
+		return nil, err
+	}
+	for i, z := range tables.zips {
+		if err := e.decodeZip(tables.zipScope.element(i), z); err != nil {
+			return nil, err
+		}
+	}
+	switch e.protocol {
+	case study.ProtocolTransfer:
+		return e, e.checkTransfer(s, t)
+	case study.ProtocolZeroShot:
+		return e, e.checkZeroShot(s, t)
+	}
+	return e, e.checkCells(s, t, tables)
+}
+
+// decodeExperimentHead reads an experiment's name and protocol; messages
+// name the experiment, so its name comes first. The scope returned names it.
+func decodeExperimentHead(s scope, t map[string]any, firstLine map[string]int) (*experiment, scope, error) {
 	s.key = ""
 	nameScope := s.child("name")
 	nameScope.key = "experiment.name"
 	v, ok := t["name"]
 	if !ok {
-		return nil, nameScope.errorf("missing")
+		return nil, s, nameScope.errorf("missing")
 	}
 	name, err := nameScope.str(v)
 	if err != nil {
-		return nil, err
+		return nil, s, err
 	}
 	if !nameRE.MatchString(name) {
-		return nil, nameScope.errorf("bad name %q: %s", name, nameRule)
+		return nil, s, nameScope.errorf("bad name %q: %s", name, nameRule)
 	}
 	if line, dup := firstLine[name]; dup {
-		return nil, nameScope.errorf("duplicate experiment name %q (first at line %d)", name, line)
+		return nil, s, nameScope.errorf("duplicate experiment name %q (first at line %d)", name, line)
 	}
 	firstLine[name] = nameScope.line()
 	s.exp = name
@@ -462,36 +486,38 @@ func (d *decoder) decodeExperiment(s scope, t map[string]any, firstLine map[stri
 
 	v, ok = t["protocol"]
 	if !ok {
-		return nil, s.child("protocol").errorf("missing (%s)", names(protocols))
+		return nil, s, s.child("protocol").errorf("missing (%s)", names(protocols))
 	}
 	if e.protocol, err = oneOf(s.child("protocol"), v, "protocol", protocols); err != nil {
-		return nil, err
+		return nil, s, err
 	}
-	if e.protocol == study.ProtocolTrain {
+	switch e.protocol {
+	case study.ProtocolTrain:
 		e.classes = study.ClassesBase
-	}
-	if e.protocol == study.ProtocolTransfer {
+	case study.ProtocolTransfer:
 		e.classes = study.ClassesAll
 	}
+	return e, s, nil
+}
 
-	var zipScope, excludeScope scope
-	var zips, excludes []map[string]any
+// laterTables are the zip and exclude tables of an experiment, decoded once
+// every other key is (they refer to the axes).
+type laterTables struct {
+	zipScope, excludeScope scope
+	zips, excludes         []map[string]any
+}
+
+// decodeKeys reads every key of an experiment besides name and protocol,
+// refusing keys its protocol does not use.
+func (e *experiment) decodeKeys(s scope, t map[string]any) (laterTables, error) {
+	var later laterTables
 	for _, k := range s.keys(t) {
 		ks := s.child(k)
 		if k == "name" || k == "protocol" {
 			continue
 		}
-		if !contains(experimentKeys[e.protocol], k) {
-			var users []string
-			for _, protocol := range protocols {
-				if contains(experimentKeys[protocol], k) {
-					users = append(users, string(protocol))
-				}
-			}
-			if len(users) > 0 {
-				return nil, ks.errorf("not used by protocol %s (only by %s)", e.protocol, strings.Join(users, " and "))
-			}
-			return nil, ks.errorf("unknown key (known for protocol %s: name, protocol, %s)", e.protocol, strings.Join(experimentKeys[e.protocol], ", "))
+		if err := e.checkKeyUsed(ks, k); err != nil {
+			return later, err
 		}
 		var err error
 		switch k {
@@ -505,15 +531,7 @@ func (d *decoder) decodeExperiment(s scope, t map[string]any, firstLine map[stri
 			e.variant, err = oneOf(ks, t[k], "variant", append([]study.Variant{study.VariantFull}, study.Ablations...))
 			e.variantGiven = true
 		case "classes":
-			if e.protocol == study.ProtocolZeroShot {
-				e.classList, err = decodeClassList(ks, t[k])
-				break
-			}
-			allowed := []study.Classes{study.ClassesBase, study.ClassesAll}
-			if e.protocol == study.ProtocolTransfer {
-				allowed = []study.Classes{study.ClassesAll, study.ClassesBase, study.ClassesNew}
-			}
-			e.classes, err = oneOf(ks, t[k], "classes", allowed)
+			err = e.decodeClasses(ks, t[k])
 		case "template":
 			e.template, err = decodeTemplate(ks, t[k])
 		case "from":
@@ -524,48 +542,76 @@ func (d *decoder) decodeExperiment(s scope, t map[string]any, firstLine map[stri
 		case "axes":
 			err = e.decodeAxes(ks, t[k])
 		case "zip":
-			zipScope = ks
-			zips, err = ks.tables(t[k])
+			later.zipScope = ks
+			later.zips, err = ks.tables(t[k])
 		case "exclude":
-			excludeScope = ks
-			excludes, err = ks.tables(t[k])
+			later.excludeScope = ks
+			later.excludes, err = ks.tables(t[k])
 		case "dataset":
 			err = e.decodeOverrides(ks, t[k])
 		}
 		if err != nil {
-			return nil, err
+			return later, err
 		}
 	}
-	for i, z := range zips {
-		if err := e.decodeZip(zipScope.element(i), z); err != nil {
-			return nil, err
-		}
-	}
+	return later, nil
+}
 
-	switch e.protocol {
-	case study.ProtocolTransfer:
-		return e, e.checkTransfer(s, t)
-	case study.ProtocolZeroShot:
-		return e, e.checkZeroShot(s, t)
+// checkKeyUsed refuses a key the experiment's protocol does not use,
+// naming the protocols that do.
+func (e *experiment) checkKeyUsed(ks scope, k string) error {
+	if contains(experimentKeys[e.protocol], k) {
+		return nil
 	}
+	var users []string
+	for _, protocol := range protocols {
+		if contains(experimentKeys[protocol], k) {
+			users = append(users, string(protocol))
+		}
+	}
+	if len(users) > 0 {
+		return ks.errorf("not used by protocol %s (only by %s)", e.protocol, strings.Join(users, " and "))
+	}
+	return ks.errorf("unknown key (known for protocol %s: name, protocol, %s)", e.protocol, strings.Join(experimentKeys[e.protocol], ", "))
+}
+
+// decodeClasses reads classes: one half for train and transfer, one or
+// several for zeroshot.
+func (e *experiment) decodeClasses(ks scope, v any) error {
+	var err error
+	if e.protocol == study.ProtocolZeroShot {
+		e.classList, err = decodeClassList(ks, v)
+		return err
+	}
+	allowed := []study.Classes{study.ClassesBase, study.ClassesAll}
+	if e.protocol == study.ProtocolTransfer {
+		allowed = []study.Classes{study.ClassesAll, study.ClassesBase, study.ClassesNew}
+	}
+	e.classes, err = oneOf(ks, v, "classes", allowed)
+	return err
+}
+
+// checkCells checks a train or base2new experiment once its keys are read:
+// datasets given, axes consistent, excludes and overrides that match.
+func (e *experiment) checkCells(s scope, t map[string]any, later laterTables) error {
 	if _, ok := t["datasets"]; !ok {
-		return nil, s.child("datasets").errorf("missing")
+		return s.child("datasets").errorf("missing")
 	}
 	if err := e.checkAxes(); err != nil {
-		return nil, err
+		return err
 	}
-	for i, x := range excludes {
-		if err := e.decodeExclude(excludeScope.element(i), x); err != nil {
-			return nil, err
+	for i, x := range later.excludes {
+		if err := e.decodeExclude(later.excludeScope.element(i), x); err != nil {
+			return err
 		}
 	}
 	overrides, _ := t["dataset"].(map[string]any)
 	for _, ds := range s.keys(overrides) {
 		if !contains(e.datasets, ds) {
-			return nil, s.child("dataset").child(ds).errorf("%s is not among this experiment's datasets", ds)
+			return s.child("dataset").child(ds).errorf("%s is not among this experiment's datasets", ds)
 		}
 	}
-	return e, nil
+	return nil
 }
 
 // checkTransfer checks what a transfer experiment's keys say together.

@@ -284,8 +284,8 @@ func TestFomoExamplesShareJobs(t *testing.T) {
 	}
 	sort.Strings(files)
 	want := []string{"ablate_dtd.toml", "ablate_eurosat.toml", "ablate_pets.toml", "ablate_sun397.toml",
-		"ablate_ucf101.toml", "crossds.toml", "crossds_projfree.toml", "fullimnet.toml", "grid.toml",
-		"gridimnet.toml", "trainimnet.toml"}
+		"ablate_ucf101.toml", "ablations.toml", "all.toml", "besteurosat.toml", "crossds.toml", "crossds_projfree.toml",
+		"fullimnet.toml", "grid.toml", "gridimnet.toml", "paper.toml", "runprompt.toml", "trainimnet.toml"}
 	if len(files) != len(want) {
 		t.Fatalf("examples/fomo holds %v, want %v (each covered by a test above)", files, want)
 	}
@@ -306,4 +306,97 @@ func equalLabels(a, b map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// defaultRun is all.sh's run of a dataset: nothing exported, so the
+// trainer's defaults (NUM_CONTEXT 4, WEIGHT_STD 0.004, MAX_EPOCH 8,
+// MOMENTUM 0.9).
+func defaultRun(ds string, seed int64) run { return run{ds, "base", "full", seed, 0.004, 8, 4, 0.9} }
+
+// allDatasets is all.sh's dataset loop.
+var allDatasets = []string{"fgvc_aircraft", "dtd", "ucf101", "eurosat", "caltech101", "oxford_pets",
+	"stanford_cars", "oxford_flowers", "food101", "sun397", "imagenet"}
+
+func TestFomoAll(t *testing.T) {
+	// all.sh: for seed in 1 2 3; for dataset in ...: train on base; then
+	// the same loops test on new.
+	var runs []run
+	var tests []test
+	for _, seed := range []int64{1, 2, 3} {
+		for _, ds := range allDatasets {
+			r := defaultRun(ds, seed)
+			runs, tests = append(runs, r), append(tests, newClasses(r))
+		}
+	}
+	checkRuns(t, loadExample(t, "all.toml"), runs, tests)
+}
+
+func TestFomoAblationsScript(t *testing.T) {
+	// ablations.sh: for dataset in ...: NUM_CONTEXT=2 then 4, one epoch,
+	// momentum 0, WEIGHT_STD 0.001, seed 1; train then test each.
+	var runs []run
+	var tests []test
+	for _, ds := range []string{"fgvc_aircraft", "caltech101", "oxford_pets", "stanford_cars", "food101",
+		"sun397", "ucf101", "dtd", "oxford_flowers", "eurosat"} {
+		for _, nctx := range []int{2, 4} {
+			r := run{ds, "base", "full", 1, 0.001, 1, nctx, 0.0}
+			runs, tests = append(runs, r), append(tests, newClasses(r))
+		}
+	}
+	checkRuns(t, loadExample(t, "ablations.toml"), runs, tests)
+}
+
+// bestEuroSAT is besteurosat.sh's and runprompt.sh's configuration.
+func bestEuroSAT(seed int64) run { return run{"eurosat", "base", "full", seed, 0.012, 16, 4, 0.0} }
+
+func TestFomoBestEuroSATAndRunPrompt(t *testing.T) {
+	// besteurosat.sh trains seeds 3, 2 and 1 and tests nothing.
+	checkRuns(t, loadExample(t, "besteurosat.toml"), []run{bestEuroSAT(3), bestEuroSAT(2), bestEuroSAT(1)}, nil)
+	// runprompt.sh trains seed 1 and tests it: the same train job.
+	checkRuns(t, loadExample(t, "runprompt.toml"), []run{bestEuroSAT(1)}, []test{newClasses(bestEuroSAT(1))})
+}
+
+// paper.toml holds every script's runs over seeds 1 to 3, each once.
+func TestFomoPaperStudy(t *testing.T) {
+	g := loadExample(t, "paper.toml")
+	checkTopological(t, g)
+	for _, f := range []string{"all.toml", "ablations.toml", "grid.toml", "gridimnet.toml", "trainimnet.toml",
+		"fullimnet.toml", "crossds.toml", "crossds_projfree.toml", "runprompt.toml", "ablate_dtd.toml",
+		"ablate_eurosat.toml", "ablate_pets.toml", "ablate_sun397.toml", "ablate_ucf101.toml"} {
+		for _, j := range loadExample(t, f).Jobs {
+			if _, ok := g.Job(j.ID); !ok {
+				t.Errorf("paper.toml lacks %s's job %s", f, j.Name)
+			}
+		}
+	}
+	// The ImageNet source: trained once per seed, read by the new-class
+	// test and both transfers (11 targets each).
+	sources, readers := 0, map[string]int{}
+	for _, j := range g.Jobs {
+		if j.Config.Kind == study.KindTrain && j.Config.Classes == study.ClassesAll {
+			sources++
+		}
+		for _, d := range j.Deps {
+			readers[d]++
+		}
+	}
+	if sources != 3 {
+		t.Errorf("%d all-classes train jobs, want one per seed", sources)
+	}
+	for _, seed := range []int64{1, 2, 3} {
+		src := fullimnet
+		src.seed = seed
+		if n := readers[ConfigID(src.config())]; n != 1+11+11 {
+			t.Errorf("seed %d's ImageNet source is read by %d jobs, want 23", seed, n)
+		}
+	}
+	zeroShot := 0
+	for _, j := range g.Jobs {
+		if j.Config.Template != "" {
+			zeroShot++
+		}
+	}
+	if zeroShot != 33 || len(g.Jobs) != 3309 {
+		t.Errorf("%d jobs, %d zero-shot; want 3309 and 33 (11 datasets × base, new, all)", len(g.Jobs), zeroShot)
+	}
 }

@@ -601,3 +601,51 @@ template = "a photo of a {}."
 		t.Error("two templates of one dataset and classes gave one job ID")
 	}
 }
+
+// The demo grid (`make run`) exercises every view of the report: grid
+// cells over at least two seeds, the zero-shot baseline of the grid's
+// dataset and of the transfer target, ablation variants, and a transfer
+// tested with and without the visual prompts.
+func TestDemoGridFeedsEveryReportView(t *testing.T) {
+	g, err := Load("../grid.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seeds := map[string]map[int64]bool{} // grid cell without its seed -> seeds
+	var zeroShot []string
+	variants, transferVariants := map[study.Variant]bool{}, map[study.Variant]bool{}
+	for _, j := range g.Jobs {
+		c := j.Config
+		switch {
+		case c.Template != "":
+			zeroShot = append(zeroShot, c.Dataset+"/"+string(c.Classes))
+		case c.Kind == study.KindTrain:
+			variants[c.Variant] = true
+			if contains(j.Experiments, "grid") {
+				key := c
+				key.Seed = 0
+				if seeds[ConfigID(key)] == nil {
+					seeds[ConfigID(key)] = map[int64]bool{}
+				}
+				seeds[ConfigID(key)][c.Seed] = true
+			}
+		case c.Dataset != "demo":
+			transferVariants[c.Variant] = true
+		}
+	}
+	for cell, s := range seeds {
+		if len(s) < 2 {
+			t.Errorf("grid cell %s has %d seed(s); the report shows mean ± std from two", cell, len(s))
+		}
+	}
+	sort.Strings(zeroShot)
+	if strings.Join(zeroShot, ",") != "demo/base,demo/new,demo_b/all" {
+		t.Errorf("zero-shot jobs %v", zeroShot)
+	}
+	if !variants[study.VariantNoShared] || !variants[study.VariantNoFilter] || len(seeds) < 4 {
+		t.Errorf("variants %v, %d grid cells", variants, len(seeds))
+	}
+	if !transferVariants[study.VariantFull] || !transferVariants[study.VariantNoShared] {
+		t.Errorf("transfer variants %v, want full and projection-free", transferVariants)
+	}
+}

@@ -201,10 +201,32 @@ func cmdPlan(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return printRows(stdout, *asJSON, rows, "STATE\tKIND\tID\tNAME\tDEPENDS ON\tNOTE",
+	err = printRows(stdout, *asJSON, rows, "STATE\tKIND\tID\tNAME\tDEPENDS ON\tNOTE",
 		func(r orchestrator.PlanRow) (string, string) {
 			return r.State, fmt.Sprintf("%s\t%s\t%s\t%s\t%s", r.Kind, r.ID, r.Name, strings.Join(r.Deps, ","), r.Reason)
 		})
+	if err != nil || *asJSON {
+		return err
+	}
+	return printEstimate(stdout, file, rows)
+}
+
+// printEstimate says what the jobs still to run compute, and how long that
+// takes per backend.
+func printEstimate(w io.Writer, file string, rows []orchestrator.PlanRow) error {
+	work, estimates, err := orchestrator.EstimateWork(file, rows)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "to run: %d jobs, %d training steps, %d test images", work.Jobs, work.TrainSteps, work.TestImages)
+	if work.Unknown > 0 {
+		fmt.Fprintf(w, " (%d jobs of unknown size left out)", work.Unknown)
+	}
+	fmt.Fprintln(w)
+	for _, e := range estimates {
+		fmt.Fprintf(w, "  %-14s %-10s %s\n", e.Backend, orchestrator.Duration(e.Seconds), e.Basis)
+	}
+	return nil
 }
 
 func cmdStatus(args []string, stdout io.Writer) error {

@@ -33,3 +33,20 @@ func ZeroShotTemplate(dataset string) string {
 	}
 	return plainTemplate
 }
+
+// datasetSizes are the class count and test images of each dataset (CoOp's
+// splits, as its paper tabulates them; the demo's as `grid demo` writes
+// them): what a compute estimate counts before anything has run.
+var datasetSizes = map[string][2]int{
+	"imagenet": {1000, 50000}, "caltech101": {100, 2465}, "oxford_pets": {37, 3669}, "stanford_cars": {196, 8041},
+	"oxford_flowers": {102, 2463}, "food101": {101, 30300}, "fgvc_aircraft": {100, 3333}, "sun397": {397, 19850},
+	"dtd": {47, 1692}, "eurosat": {10, 8100}, "ucf101": {101, 3783},
+	"imagenetv2": {1000, 10000}, "imagenet_sketch": {1000, 50889}, "imagenet_a": {200, 7500}, "imagenet_r": {200, 30000},
+	"demo": {8, 80}, "demo_b": {8, 80},
+}
+
+// DatasetSize returns a dataset's number of classes and test images.
+func DatasetSize(dataset string) (classes, testImages int, ok bool) {
+	s, ok := datasetSizes[dataset]
+	return s[0], s[1], ok
+}
