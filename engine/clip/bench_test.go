@@ -22,6 +22,9 @@ func BenchmarkDPTStepDemo(b *testing.B) {
 		ProjW: upload(b, r, randSlice(rng, cfg.VisionWidth*cfg.TextWidth, 0.05)), ProjB: upload(b, r, make([]float32, cfg.VisionWidth)),
 		Images: randSlice(rng, 4*3*32*32, 1), Batch: 4, Labels: []int{0, 3, 5, 9},
 	}
+	if _, err := r.DPTStep(in, true); err != nil { // makes the step's workspace
+		b.Fatal(err)
+	}
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		in.CtxIDs[0] = 1 + i%2

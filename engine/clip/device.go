@@ -23,10 +23,10 @@ type Runner struct {
 	b     backend.Backend
 	w     *deviceWeights
 
-	texts   map[textKey]*textWork
-	visions map[visionKey]*visionWork
-	steps   map[stepKey]*stepWork
-	heads   map[headKey]*headWork
+	texts    map[textKey]*textWork
+	visions  map[visionKey]*visionWork
+	steps    map[stepKey]*stepWork
+	classify map[logitsKey]*logitsWork
 
 	// reuseText lets a DPT step reuse the text forward pass of the previous
 	// step of its shape when the class tokens and selected ids are the same
@@ -54,7 +54,7 @@ func (m *Model) On(b backend.Backend) (*Runner, error) {
 	return &Runner{
 		model: m, b: b, w: w,
 		texts: map[textKey]*textWork{}, visions: map[visionKey]*visionWork{},
-		steps: map[stepKey]*stepWork{}, heads: map[headKey]*headWork{},
+		steps: map[stepKey]*stepWork{}, classify: map[logitsKey]*logitsWork{},
 		reuseText: true,
 	}, nil
 }
@@ -86,23 +86,24 @@ func (r *Runner) Model() *Model { return r.model }
 // one. The weights stay uploaded. A trainer calls it between training and
 // evaluation, whose shapes differ, so that both are never held at once.
 func (r *Runner) Release() {
-	for k, w := range r.texts {
-		w.mem.free()
-		delete(r.texts, k)
-	}
-	for k, w := range r.visions {
-		w.mem.free()
-		delete(r.visions, k)
-	}
-	for k, w := range r.steps {
-		w.mem.free()
-		delete(r.steps, k)
-	}
-	for k, w := range r.heads {
-		w.mem.free()
-		delete(r.heads, k)
+	releaseAll(r.texts)
+	releaseAll(r.visions)
+	releaseAll(r.steps)
+	releaseAll(r.classify)
+}
+
+// releaseAll frees every workspace of a map and empties it.
+func releaseAll[K comparable, W interface{ release() }](works map[K]W) {
+	for k, w := range works {
+		w.release()
+		delete(works, k)
 	}
 }
+
+func (w *textWork) release()   { w.mem.free() }
+func (w *visionWork) release() { w.mem.free() }
+func (w *stepWork) release()   { w.mem.free() }
+func (w *logitsWork) release() { w.mem.free() }
 
 // arena allocates the buffers of one workspace, remembering the first error
 // (so a workspace is built without an error check per buffer) and every

@@ -185,8 +185,8 @@ func (r *Runner) dptStep(w *stepWork, in DPTInput, ids []int32) (DPTOutput, erro
 	}
 	r.stepText(w, in.ClassTokens, ids)
 	r.visionForward(w.vision, in.Images, w.prompts)
-	b.L2NormalizeForward(w.txt, w.txtNorm, w.text.features, K, E)
-	b.L2NormalizeForward(w.img, w.imgNorm, w.vision.features, B, E)
+	b.L2NormalizeForward(w.txt, w.txtNorm, w.text.head.features, K, E)
+	b.L2NormalizeForward(w.img, w.imgNorm, w.vision.head.features, B, E)
 	r.Logits(w.logits, w.img, w.txt, B, K)
 	w.hostLabels = backend.ToInt32(w.hostLabels, in.Labels)
 	b.UploadInt32(w.labels, w.hostLabels)

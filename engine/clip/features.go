@@ -31,7 +31,7 @@ func (r *Runner) ClassFeatures(tokens [][]int, ctxIDs []int, nCtx int) (backend.
 	}
 	w.setTokens(r.b, tokens)
 	r.textForward(w, ctx)
-	return r.normalizedCopy(w.features, len(tokens))
+	return r.normalizedCopy(w.head.features, len(tokens))
 }
 
 // ContextPrompts returns the visual prompts [nCtx,VisionWidth] of the
@@ -91,26 +91,26 @@ func (r *Runner) normalizedCopy(features backend.Buffer, rows int) (backend.Buff
 	return out, nil
 }
 
-// headKey is the shape of an image classification.
-type headKey struct{ batch, classes int }
+// logitsKey is the shape of an image classification.
+type logitsKey struct{ batch, classes int }
 
-// headWork holds the normalised image features and logits of a batch.
-type headWork struct {
+// logitsWork holds the normalised image features and logits of a batch.
+type logitsWork struct {
 	mem               arena
 	img, norm, logits backend.Buffer
 }
 
-func (r *Runner) headWork(key headKey) (*headWork, error) {
-	if w, ok := r.heads[key]; ok {
+func (r *Runner) logitsWork(key logitsKey) (*logitsWork, error) {
+	if w, ok := r.classify[key]; ok {
 		return w, nil
 	}
 	E := r.model.Config.EmbedDim
-	w := &headWork{mem: arena{b: r.b}}
+	w := &logitsWork{mem: arena{b: r.b}}
 	w.img, w.norm, w.logits = w.mem.f32(key.batch*E), w.mem.f32(key.batch), w.mem.f32(key.batch*key.classes)
 	if err := w.mem.done(); err != nil {
 		return nil, err
 	}
-	r.heads[key] = w
+	r.classify[key] = w
 	return w, nil
 }
 
@@ -133,12 +133,12 @@ func (r *Runner) ImageLogits(dst, images []float32, batch int, prompts, classes 
 	if err != nil {
 		return err
 	}
-	h, err := r.headWork(headKey{batch, nClasses})
+	h, err := r.logitsWork(logitsKey{batch, nClasses})
 	if err != nil {
 		return err
 	}
 	r.visionForward(v, images, prompts)
-	r.b.L2NormalizeForward(h.img, h.norm, v.features, batch, c.EmbedDim)
+	r.b.L2NormalizeForward(h.img, h.norm, v.head.features, batch, c.EmbedDim)
 	r.Logits(h.logits, h.img, classes, batch, nClasses)
 	return r.b.Download(dst[:batch*nClasses], h.logits)
 }

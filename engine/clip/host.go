@@ -39,7 +39,7 @@ func (r *Runner) TextFeatures(tokens [][]int, ctx []float32, nCtx int) (Features
 	}
 	w.setTokens(r.b, tokens)
 	r.textForward(w, ctxBuf)
-	return r.hostFeatures(w.features, len(tokens))
+	return r.hostFeatures(w.head.features, len(tokens))
 }
 
 // ImageFeatures encodes images (batch × 3 × R × R, normalised) with extra
@@ -66,7 +66,7 @@ func (r *Runner) ImageFeatures(images []float32, batch int, extra []float32) (Fe
 		return Features{}, err
 	}
 	r.visionForward(w, images, extraBuf)
-	return r.hostFeatures(w.features, batch)
+	return r.hostFeatures(w.head.features, batch)
 }
 
 // hostFeatures downloads features [rows,EmbedDim] and their normalised

@@ -72,7 +72,7 @@ func TestObserverSeesEveryTextBlock(t *testing.T) {
 		}
 	}
 	work := r.texts[textKey{classes: len(tokens), length: length, nCtx: nCtx}]
-	lnIn := download(t, r, work.lnIn)
+	lnIn := download(t, r, work.head.in)
 	last := kept[c.TextLayers].residual
 	for i, seq := range tokens {
 		e := EOTIndex(seq)
@@ -94,7 +94,7 @@ func TestObserverSeesEveryVisionBlock(t *testing.T) {
 	imageFeatures(t, r, images, 2, extra)
 	checkStreams(t, "vision pass", *got, VisionTower, c.VisionLayers, 2, visionLength, c.VisionWidth)
 	work := r.visions[visionKey{batch: 2, nExtra: 3}]
-	postIn := download(t, r, work.postIn)
+	postIn := download(t, r, work.head.in)
 	vw := c.VisionWidth
 	for b := range 2 {
 		row := (*got)[c.VisionLayers].residual[b*visionLength*vw : (b*visionLength+1)*vw]

@@ -88,7 +88,7 @@ func textPass(t *testing.T, r *Runner, tokens [][]int, ctx []float32, nCtx, T in
 	}
 	w.setTokens(r.b, tokens)
 	r.textForward(w, upload(t, r, ctx))
-	return download(t, r, w.features)
+	return download(t, r, w.head.features)
 }
 
 func TestTextTruncationMatchesFullLength(t *testing.T) {

@@ -5,36 +5,9 @@ import (
 	"testing"
 
 	"github.com/fomo-grid/grid/engine/backend"
+	"github.com/fomo-grid/grid/engine/backend/backendtest"
 	"github.com/fomo-grid/grid/engine/cpu"
 )
-
-// countingBackend counts the attention passes of each tower: the text
-// tower's are causal, the vision tower's are not.
-type countingBackend struct {
-	backend.Backend
-	textForward, textBackward     int
-	visionForward, visionBackward int
-}
-
-func (c *countingBackend) AttentionForward(out, saved, qkv backend.Buffer, B, T, C, NH int, causal bool) {
-	if causal {
-		c.textForward++
-	} else {
-		c.visionForward++
-	}
-	c.Backend.AttentionForward(out, saved, qkv, B, T, C, NH, causal)
-}
-
-func (c *countingBackend) AttentionBackward(dqkv, dout, qkv, saved backend.Buffer, B, T, C, NH int, causal bool) {
-	if causal {
-		c.textBackward++
-	} else {
-		c.visionBackward++
-	}
-	c.Backend.AttentionBackward(dqkv, dout, qkv, saved, B, T, C, NH, causal)
-}
-
-func (c *countingBackend) reset() { *c = countingBackend{Backend: c.Backend} }
 
 // TestTextPassReuseChangesNothing runs the same steps with and without the
 // reuse of the text forward pass: the numbers are identical, and the reuse
@@ -42,7 +15,7 @@ func (c *countingBackend) reset() { *c = countingBackend{Backend: c.Backend} }
 // change (the backward passes all run).
 func TestTextPassReuseChangesNothing(t *testing.T) {
 	m := NewRandom(tinyConfig, 31)
-	counting := &countingBackend{Backend: cpu.New()}
+	counting := &backendtest.Counter{Backend: cpu.New()}
 	reusing, err := m.On(counting)
 	if err != nil {
 		t.Fatal(err)
@@ -54,7 +27,7 @@ func TestTextPassReuseChangesNothing(t *testing.T) {
 	layers := tinyConfig.TextLayers
 	for i, stepIDs := range ids {
 		cs.in.CtxIDs = stepIDs
-		counting.reset()
+		counting.Reset()
 		got := step(t, reusing, cs.input(t, reusing), true)
 		want := step(t, fresh, cs.input(t, fresh), true)
 		if !reflect.DeepEqual(got, want) {
@@ -64,18 +37,18 @@ func TestTextPassReuseChangesNothing(t *testing.T) {
 		if i > 0 && reflect.DeepEqual(ids[i-1], stepIDs) {
 			wantForwards = 0
 		}
-		if counting.textForward != wantForwards || counting.textBackward != layers {
+		if counting.CausalForward != wantForwards || counting.CausalBackward != layers {
 			t.Errorf("step %d (ids %v): %d text attention forwards and %d backwards, want %d and %d",
-				i, stepIDs, counting.textForward, counting.textBackward, wantForwards, layers)
+				i, stepIDs, counting.CausalForward, counting.CausalBackward, wantForwards, layers)
 		}
 	}
 	// Other class tokens with the same ids run the text pass again.
-	counting.reset()
+	counting.Reset()
 	cs.in.ClassTokens = append([][]int{}, cs.in.ClassTokens...)
 	cs.in.ClassTokens[0] = []int{48, 20, 21, 7, 49}
 	got := step(t, reusing, cs.input(t, reusing), true)
-	if want := step(t, fresh, cs.input(t, fresh), true); !reflect.DeepEqual(got, want) || counting.textForward != layers {
-		t.Fatalf("new class tokens: %d text forwards, results equal %v", counting.textForward, reflect.DeepEqual(got, want))
+	if want := step(t, fresh, cs.input(t, fresh), true); !reflect.DeepEqual(got, want) || counting.CausalForward != layers {
+		t.Fatalf("new class tokens: %d text forwards, results equal %v", counting.CausalForward, reflect.DeepEqual(got, want))
 	}
 }
 
@@ -84,25 +57,25 @@ func TestTextPassReuseChangesNothing(t *testing.T) {
 // no activations for a backward pass).
 func TestNoSharedRunsNoVisionBackward(t *testing.T) {
 	m := NewRandom(tinyConfig, 32)
-	counting := &countingBackend{Backend: cpu.New()}
+	counting := &backendtest.Counter{Backend: cpu.New()}
 	r, err := m.On(counting)
 	if err != nil {
 		t.Fatal(err)
 	}
 	step(t, r, tinyDPTCase(m, false).input(t, r), true)
-	if counting.visionForward != tinyConfig.VisionLayers || counting.visionBackward != 0 || counting.textBackward != tinyConfig.TextLayers {
+	if counting.FullForward != tinyConfig.VisionLayers || counting.FullBackward != 0 || counting.CausalBackward != tinyConfig.TextLayers {
 		t.Fatalf("noshared step: %d vision attention forwards, %d backwards, %d text backwards; want %d, 0, %d",
-			counting.visionForward, counting.visionBackward, counting.textBackward, tinyConfig.VisionLayers, tinyConfig.TextLayers)
+			counting.FullForward, counting.FullBackward, counting.CausalBackward, tinyConfig.VisionLayers, tinyConfig.TextLayers)
 	}
 	for key := range r.visions {
 		if key.keep {
 			t.Fatalf("noshared step made a vision workspace that keeps activations: %+v", key)
 		}
 	}
-	counting.reset()
+	counting.Reset()
 	step(t, r, tinyDPTCase(m, true).input(t, r), true)
-	if counting.visionBackward != tinyConfig.VisionLayers {
-		t.Fatalf("shared step: %d vision attention backwards, want %d", counting.visionBackward, tinyConfig.VisionLayers)
+	if counting.FullBackward != tinyConfig.VisionLayers {
+		t.Fatalf("shared step: %d vision attention backwards, want %d", counting.FullBackward, tinyConfig.VisionLayers)
 	}
 }
 

@@ -64,28 +64,21 @@ type textKey struct {
 }
 
 // textWork is the workspace of a text pass: its inputs on the device, the
-// tower's workspace, and the head (ln_final and the projection at the EOT
-// rows) with what its backward pass needs.
+// tower's workspace, and the head at the EOT rows.
 type textWork struct {
 	mem   arena
 	key   textKey
 	stack *stackWork
+	head  towerHead // its rows are c·T+EOT_c
 
 	ids      backend.Buffer // Int32 [classes,T], padded with 0 as clip.tokenize pads
-	eotRows  backend.Buffer // Int32 [classes]: row c·T+EOT_c of the stream
-	hostIDs  []int32        // what ids holds, to upload only when tokens change
+	hostIDs  []int32        // what ids and head.rows hold, to upload only when tokens change
 	hostEOTs []int32
 	uploaded bool // ids and eotRows hold hostIDs and hostEOTs
 	// ctxIDs are the token ids of the context of the last forward pass,
 	// when ctxKnown (a DPT step sets them; every other pass clears it).
 	ctxIDs   []int32
 	ctxKnown bool
-
-	lnIn, lnOut, lnMean, lnRstd backend.Buffer // ln_final at the EOT rows
-	features                    backend.Buffer // [classes,EmbedDim] before normalisation
-
-	// Backward only.
-	dLnOut, dLnIn backend.Buffer
 }
 
 // textWork returns the workspace for a pass of this shape, making it on
@@ -94,18 +87,13 @@ func (r *Runner) textWork(key textKey) (*textWork, error) {
 	if w, ok := r.texts[key]; ok {
 		return w, nil
 	}
-	c, tw := r.model.Config, r.w.text.width
 	K, T := key.classes, key.length
 	w := &textWork{mem: arena{b: r.b}, key: key}
 	a := &w.mem
 	w.stack = newStackWork(a, &r.w.text, K, T, true, key.keep)
-	w.ids, w.eotRows = a.i32(K*T), a.i32(K)
+	w.head = newTowerHead(a, K, &r.w.textHead, key.keep)
+	w.ids = a.i32(K * T)
 	w.hostIDs, w.hostEOTs = make([]int32, K*T), make([]int32, K)
-	w.lnIn, w.lnOut, w.lnMean, w.lnRstd = a.f32(K*tw), a.f32(K*tw), a.f32(K), a.f32(K)
-	w.features = a.f32(K * c.EmbedDim)
-	if key.keep {
-		w.dLnOut, w.dLnIn = a.f32(K*tw), a.f32(K*tw)
-	}
 	if err := a.done(); err != nil {
 		return nil, err
 	}
@@ -137,38 +125,30 @@ func (w *textWork) setTokens(b backend.Backend, tokens [][]int) bool {
 		return false
 	}
 	b.UploadInt32(w.ids, w.hostIDs)
-	b.UploadInt32(w.eotRows, w.hostEOTs)
+	b.UploadInt32(w.head.rows, w.hostEOTs)
 	w.uploaded = true
 	return true
 }
 
 // textForward encodes the class sequences set in w (setTokens), with ctx
 // [nCtx,TextWidth] in the context slots (nil keeps the token embeddings),
-// leaving the projected EOT features in w.features.
+// leaving the projected EOT features in w.head.features.
 func (r *Runner) textForward(w *textWork, ctx backend.Buffer) {
-	b, c := r.b, r.model.Config
+	b := r.b
 	K, T, tw := w.key.classes, w.key.length, r.w.text.width
 	w.ctxKnown = false
 	b.EmbedTokensForward(w.stack.input(), w.ids, r.w.tokenEmbedding, r.w.positionalEmbedding, ctx, K, T, tw, w.key.nCtx)
 	r.w.text.forward(b, w.stack, r.model.streamObserver(TextTower, b, K, T, tw))
-	// ln_final is per row, so it is applied to the EOT rows only.
-	b.GatherRows(w.lnIn, w.stack.output(), w.eotRows, K, tw)
-	b.LayerNormForward(w.lnOut, w.lnMean, w.lnRstd, w.lnIn, r.w.lnFinalW, r.w.lnFinalB, K, tw)
-	b.MatmulForward(w.features, w.lnOut, r.w.textProjT, nil, K, tw, c.EmbedDim)
+	w.head.forward(b, &r.w.textHead, w.stack.output())
 }
 
 // textBackward adds to dctx [nCtx,TextWidth] the gradient of the context
 // slots, summed over the classes, given dFeatures, the gradient with
-// respect to w.features. The tower is frozen.
+// respect to w.head.features. The tower is frozen.
 func (r *Runner) textBackward(w *textWork, dFeatures, dctx backend.Buffer) {
-	b, c := r.b, r.model.Config
+	b := r.b
 	K, T, tw := w.key.classes, w.key.length, r.w.text.width
-	b.Zero(w.dLnOut)
-	b.MatmulBackward(w.dLnOut, nil, nil, dFeatures, nil, r.w.textProjT, K, tw, c.EmbedDim)
-	b.Zero(w.dLnIn)
-	b.LayerNormBackward(w.dLnIn, nil, nil, w.dLnOut, w.lnIn, r.w.lnFinalW, w.lnMean, w.lnRstd, K, tw)
-	b.Zero(w.stack.dOut)
-	b.ScatterAddRows(w.stack.dOut, w.dLnIn, w.eotRows, K, tw)
+	w.head.backward(b, &r.w.textHead, dFeatures, w.stack.dOut)
 	dx := r.w.text.backward(b, w.stack)
 	b.EmbedTokensBackward(dctx, dx, K, T, tw, w.key.nCtx)
 }

@@ -10,22 +10,17 @@ type visionKey struct {
 
 // visionWork is the workspace of a vision pass: the images and their
 // patches, the ViT input before ln_pre, the tower's workspace, and the head
-// (ln_post and the projection at the class tokens).
+// at the class tokens.
 type visionWork struct {
 	mem   arena
 	key   visionKey
 	stack *stackWork
+	head  towerHead // its rows are b·T
 
 	images, patches, patchEmb backend.Buffer
 	embedded                  backend.Buffer // [B·T,w], ln_pre's input
 	preMean, preRstd          backend.Buffer
-	classRows                 backend.Buffer // Int32 [B]: row b·T of the stream
-
-	postIn, postOut, postMean, postRstd backend.Buffer
-	features                            backend.Buffer // [B,EmbedDim] before normalisation
-
-	// Backward only.
-	dPostOut, dPostIn, dEmbedded backend.Buffer
+	dEmbedded                 backend.Buffer // backward only
 }
 
 // visionLength is the ViT sequence length: class token, patches, prompts.
@@ -43,11 +38,9 @@ func (r *Runner) visionWork(key visionKey) (*visionWork, error) {
 	w.stack = newStackWork(a, &r.w.vision, B, T, false, key.keep)
 	w.images, w.patches, w.patchEmb = a.f32(B*3*R*R), a.f32(B*P*patchLen), a.f32(B*P*vw)
 	w.embedded, w.preMean, w.preRstd = a.f32(B*T*vw), a.f32(B*T), a.f32(B*T)
-	w.classRows = a.i32(B)
-	w.postIn, w.postOut, w.postMean, w.postRstd = a.f32(B*vw), a.f32(B*vw), a.f32(B), a.f32(B)
-	w.features = a.f32(B * c.EmbedDim)
+	w.head = newTowerHead(a, B, &r.w.visionHead, key.keep)
 	if key.keep {
-		w.dPostOut, w.dPostIn, w.dEmbedded = a.f32(B*vw), a.f32(B*vw), a.f32(B*T*vw)
+		w.dEmbedded = a.f32(B * T * vw)
 	}
 	if err := a.done(); err != nil {
 		return nil, err
@@ -56,7 +49,7 @@ func (r *Runner) visionWork(key visionKey) (*visionWork, error) {
 	for i := range rows {
 		rows[i] = int32(i * T)
 	}
-	r.b.UploadInt32(w.classRows, rows)
+	r.b.UploadInt32(w.head.rows, rows)
 	r.visions[key] = w
 	return w, nil
 }
@@ -64,7 +57,7 @@ func (r *Runner) visionWork(key visionKey) (*visionWork, error) {
 // visionForward encodes images (batch × 3 × R × R, CHW, normalised) with
 // the visual prompts extra [nExtra,VisionWidth] appended after the patch
 // tokens (nil for plain CLIP), leaving the projected class-token features in
-// w.features.
+// w.head.features.
 func (r *Runner) visionForward(w *visionWork, images []float32, extra backend.Buffer) {
 	b, c := r.b, r.model.Config
 	B, P, vw := w.key.batch, c.Grid()*c.Grid(), r.w.vision.width
@@ -76,24 +69,17 @@ func (r *Runner) visionForward(w *visionWork, images []float32, extra backend.Bu
 	b.EmbedPatchesForward(w.embedded, w.patchEmb, r.w.classEmbedding, r.w.visionPos, extra, B, P, w.key.nExtra, vw)
 	b.LayerNormForward(w.stack.input(), w.preMean, w.preRstd, w.embedded, r.w.lnPreW, r.w.lnPreB, B*T, vw)
 	r.w.vision.forward(b, w.stack, r.model.streamObserver(VisionTower, b, B, T, vw))
-	b.GatherRows(w.postIn, w.stack.output(), w.classRows, B, vw)
-	b.LayerNormForward(w.postOut, w.postMean, w.postRstd, w.postIn, r.w.lnPostW, r.w.lnPostB, B, vw)
-	b.MatmulForward(w.features, w.postOut, r.w.visualProjT, nil, B, vw, c.EmbedDim)
+	w.head.forward(b, &r.w.visionHead, w.stack.output())
 }
 
 // visionBackward adds to dExtra [nExtra,VisionWidth] the gradient of the
 // visual prompts, summed over the batch, given dFeatures, the gradient with
-// respect to w.features. The tower is frozen.
+// respect to w.head.features. The tower is frozen.
 func (r *Runner) visionBackward(w *visionWork, dFeatures, dExtra backend.Buffer) {
 	b, c := r.b, r.model.Config
 	B, P, vw := w.key.batch, c.Grid()*c.Grid(), r.w.vision.width
 	T := c.visionLength(w.key.nExtra)
-	b.Zero(w.dPostOut)
-	b.MatmulBackward(w.dPostOut, nil, nil, dFeatures, nil, r.w.visualProjT, B, vw, c.EmbedDim)
-	b.Zero(w.dPostIn)
-	b.LayerNormBackward(w.dPostIn, nil, nil, w.dPostOut, w.postIn, r.w.lnPostW, w.postMean, w.postRstd, B, vw)
-	b.Zero(w.stack.dOut)
-	b.ScatterAddRows(w.stack.dOut, w.dPostIn, w.classRows, B, vw)
+	w.head.backward(b, &r.w.visionHead, dFeatures, w.stack.dOut)
 	dh := r.w.vision.backward(b, w.stack)
 	// ln_pre's backward over every row costs little next to the tower; only
 	// the prompt rows of its result are used.

@@ -25,12 +25,12 @@ type deviceWeights struct {
 
 	tokenEmbedding, positionalEmbedding backend.Buffer
 	text                                deviceTower
-	lnFinalW, lnFinalB, textProjT       backend.Buffer
+	textHead                            headWeights // ln_final, text_projection
 
 	conv1, classEmbedding, visionPos backend.Buffer
 	lnPreW, lnPreB                   backend.Buffer
 	vision                           deviceTower
-	lnPostW, lnPostB, visualProjT    backend.Buffer
+	visionHead                       headWeights // ln_post, visual.proj
 }
 
 // uploadWeights puts m's weights on b: in place where b's buffers are host
@@ -54,13 +54,13 @@ func uploadWeights(m *Model, b backend.Backend) (*deviceWeights, error) {
 	c := m.Config
 	w.tokenEmbedding, w.positionalEmbedding = put(m.tokenEmbedding), put(m.positionalEmbedding)
 	w.text = uploadTower(&m.text, put)
-	w.lnFinalW, w.lnFinalB = put(m.lnFinalW), put(m.lnFinalB)
-	w.textProjT = put(transposed(m.textProjection, c.TextWidth, c.EmbedDim))
+	w.textHead = headWeights{width: c.TextWidth, embed: c.EmbedDim, lnW: put(m.lnFinalW), lnB: put(m.lnFinalB),
+		projT: put(transposed(m.textProjection, c.TextWidth, c.EmbedDim))}
 	w.conv1, w.classEmbedding, w.visionPos = put(m.conv1), put(m.classEmbedding), put(m.visionPos)
 	w.lnPreW, w.lnPreB = put(m.lnPreW), put(m.lnPreB)
 	w.vision = uploadTower(&m.vision, put)
-	w.lnPostW, w.lnPostB = put(m.lnPostW), put(m.lnPostB)
-	w.visualProjT = put(transposed(m.visualProj, c.VisionWidth, c.EmbedDim))
+	w.visionHead = headWeights{width: c.VisionWidth, embed: c.EmbedDim, lnW: put(m.lnPostW), lnB: put(m.lnPostB),
+		projT: put(transposed(m.visualProj, c.VisionWidth, c.EmbedDim))}
 	if err != nil {
 		w.mem.free()
 		return nil, err

@@ -6,29 +6,13 @@ import (
 	"testing"
 
 	"github.com/fomo-grid/grid/engine"
-	"github.com/fomo-grid/grid/engine/backend"
+	"github.com/fomo-grid/grid/engine/backend/backendtest"
 	"github.com/fomo-grid/grid/engine/clip"
 	"github.com/fomo-grid/grid/engine/cpu"
 	"github.com/fomo-grid/grid/engine/data"
 	"github.com/fomo-grid/grid/engine/demo"
 	"github.com/fomo-grid/grid/internal/study"
 )
-
-// attentionCounter counts the attention forward passes of each tower: the
-// text tower's are causal, the vision tower's are not.
-type attentionCounter struct {
-	backend.Backend
-	text, vision int
-}
-
-func (c *attentionCounter) AttentionForward(out, saved, qkv backend.Buffer, B, T, C, NH int, causal bool) {
-	if causal {
-		c.text++
-	} else {
-		c.vision++
-	}
-	c.Backend.AttentionForward(out, saved, qkv, B, T, C, NH, causal)
-}
 
 // TestEvaluationComputesClassFeaturesOnce: an evaluation runs the text tower
 // once for all classes and the vision tower once per test batch.
@@ -37,7 +21,7 @@ func TestEvaluationComputesClassFeaturesOnce(t *testing.T) {
 	if err := demo.Write(root); err != nil {
 		t.Fatal(err)
 	}
-	counter := &attentionCounter{Backend: cpu.New()}
+	counter := &backendtest.Counter{Backend: cpu.New()}
 	tr := New(counter)
 	tr.CacheDir = filepath.Join(root, "cache")
 	spec := engine.EvalSpec{
@@ -54,9 +38,9 @@ func TestEvaluationComputesClassFeaturesOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	batches := (ev.Total + TestBatchSize - 1) / TestBatchSize
-	if counter.text != m.Config.TextLayers || counter.vision != m.Config.VisionLayers*batches {
+	if counter.CausalForward != m.Config.TextLayers || counter.FullForward != m.Config.VisionLayers*batches {
 		t.Fatalf("%d test images: %d text and %d vision attention passes, want %d (one text pass) and %d (one vision pass per batch of %d)",
-			ev.Total, counter.text, counter.vision, m.Config.TextLayers, m.Config.VisionLayers*batches, TestBatchSize)
+			ev.Total, counter.CausalForward, counter.FullForward, m.Config.TextLayers, m.Config.VisionLayers*batches, TestBatchSize)
 	}
 	if name, device := tr.Placement(); name != "cpu" || device == "" {
 		t.Errorf("Placement() = %q, %q", name, device)

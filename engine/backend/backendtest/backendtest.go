@@ -13,6 +13,9 @@
 // come out untouched. Backward operations are checked to add into
 // gradients that already hold values, and with nil for the gradients not
 // wanted.
+//
+// Counter, a backend that counts attention passes, is for tests of a
+// backend's users (which tower ran, and how often).
 package backendtest
 
 import (
