@@ -1,6 +1,7 @@
 package report
 
 import (
+	"fmt"
 	"math"
 
 	"gonum.org/v1/plot/plotter"
@@ -162,7 +163,7 @@ func transferFigure(rows []*transferRow, targets []target, bases map[string]*bas
 		}
 		p.Add(d)
 		series = append(series, d)
-		f.addLegend(r.source.label+" · "+variantName(r.variant), d)
+		f.addLegend(fmt.Sprintf("%s · %s (%d)", r.source.label, variantName(r.variant), len(r.source.runs)), d)
 	}
 	zs := newDots(draw.GlyphStyle{Radius: vg.Points(3.5), Shape: draw.RingGlyph{}}, greyColor)
 	for i, t := range targets {

@@ -1,7 +1,9 @@
 package report
 
 import (
+	"fmt"
 	"math"
+	"strings"
 
 	"github.com/fomo-grid/grid/internal/study"
 )
@@ -27,8 +29,12 @@ type transferRow struct {
 	source  *cell
 	variant study.Variant
 	acc     map[target]stat
-	pending map[target]string // why a target has no number yet
+	tried   map[target]int    // evaluations of the target, done or not
+	pending map[target]string // why one of them has no number yet
 }
+
+// complete reports whether every evaluation of the target is done.
+func (r *transferRow) complete(t target) bool { return r.acc[t].n == r.tried[t] }
 
 // transfers collects, for every cell with evaluations of its checkpoint on
 // other targets, one row per test-time variant (full first, then
@@ -63,9 +69,9 @@ func transfers(cells []*cell) ([]*transferRow, []target) {
 			if byVariant[v] == nil {
 				continue
 			}
-			row := &transferRow{source: c, variant: v, acc: map[target]stat{}, pending: why[v]}
+			row := &transferRow{source: c, variant: v, acc: map[target]stat{}, tried: map[target]int{}, pending: why[v]}
 			for t, xs := range byVariant[v] {
-				row.acc[t] = statOf(xs)
+				row.acc[t], row.tried[t] = statOf(xs), len(xs)
 			}
 			rows = append(rows, row)
 		}
@@ -100,7 +106,7 @@ func (r *transferRow) average(targets []target) float64 {
 			continue
 		}
 		if s, ok := r.acc[t]; ok {
-			if !s.ok() {
+			if !r.complete(t) {
 				return math.NaN()
 			}
 			vs = append(vs, s.mean)
@@ -127,29 +133,30 @@ func transferTable(rows []*transferRow, targets []target, bases map[string]*base
 	t := &table{name: "transfer", title: "Transfer: source to targets",
 		caption: "Accuracy on the test split of each target (all classes unless marked) of each source configuration's " +
 			"checkpoint, tested with the full method and projection-free (its tokens without the visual prompts), mean ± std " +
-			"over the source's seeds; zero-shot CLIP of the same run for comparison. Targets in the paper's order. Average is " +
-			"over the targets other than the source's own dataset, " + missing + " until all of them are done; a blank cell is " +
-			"not a target of that row.",
-		cols: []column{col("source"), col("configuration"), col("test"), statCol("source acc")}}
+			"over the source's seeds (seeds: how many it has); zero-shot CLIP of the same run for comparison. Targets in the paper's " +
+			"order. Average is over the targets other than the source's own dataset, " + missing + " until every seed of all of " +
+			"them is done; missing says which are not. A blank cell is not a target of that row.",
+		cols: []column{col("source"), col("configuration"), col("test"), numCol("seeds"), statCol("source acc")}}
 	for _, tg := range targets {
 		t.cols = append(t.cols, statCol(tg.name()))
 	}
-	t.cols = append(t.cols, numCol("average"))
+	t.cols = append(t.cols, numCol("average"), col("missing"))
 	nameCells(sources(rows))
 	for _, r := range rows {
-		f := []field{str(displayName(r.source.dataset)), str(r.source.label), str(variantName(r.variant)), num(r.source.base)}
+		f := []field{str(displayName(r.source.dataset)), str(r.source.label), str(variantName(r.variant)), count(len(r.source.runs)), num(r.source.base)}
+		var gaps []string
 		for _, tg := range targets {
 			s, ok := r.acc[tg]
-			switch {
-			case !ok:
+			if !ok {
 				f = append(f, str(""))
-			case !s.ok():
-				f = append(f, str(missing+" ("+r.pending[tg]+")"))
-			default:
-				f = append(f, num(s))
+				continue
+			}
+			f = append(f, num(s))
+			if !r.complete(tg) {
+				gaps = append(gaps, fmt.Sprintf("%s: %d of %d seeds (%s)", tg.name(), s.n, r.tried[tg], r.pending[tg]))
 			}
 		}
-		t.add(append(f, plainNum(r.average(targets)))...)
+		t.add(append(f, plainNum(r.average(targets)), str(strings.Join(gaps, "; ")))...)
 	}
 	if zs := zeroShotTransferRow(targets, bases); zs != nil {
 		t.add(zs...)
@@ -173,7 +180,7 @@ func sources(rows []*transferRow) []*cell {
 // zeroShotTransferRow is zero-shot CLIP on the targets, when the grid
 // tested them; nil when it tested none.
 func zeroShotTransferRow(targets []target, bases map[string]*baseline) []field {
-	f := []field{str("zero-shot CLIP"), str(""), str(""), str("")}
+	f := []field{str("zero-shot CLIP"), str(""), str(""), str(""), str("")}
 	any := false
 	var vs []float64
 	for _, tg := range targets {
@@ -191,5 +198,5 @@ func zeroShotTransferRow(targets []target, bases map[string]*baseline) []field {
 	if !any {
 		return nil
 	}
-	return append(f, str(""))
+	return append(f, str(""), str(""))
 }
