@@ -46,8 +46,12 @@ fuzz:
 	done
 
 # Benchmarks print ratios against references measured in the same run.
+# engine/bench compares the engine with PyTorch (engine/reference/
+# bench_pytorch.py; skipped, saying so, without python3-torch) and takes its
+# own repetitions; BENCH_QUICK=1 makes it short. docs/performance.md.
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 3x ./...
+	$(GO) test -run '^$$' -bench . -benchtime 3x $$($(GO) list ./... | grep -v /engine/bench$$)
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./engine/bench
 
 clean:
 	rm -rf bin runs demo
