@@ -14,6 +14,11 @@ func maxWorkers() int { return runtime.GOMAXPROCS(0) }
 // maxWorkers goroutines that pull indices from a shared counter, so
 // unequal items balance out. With serial set (the caller judged the work
 // too small to be worth goroutines) it runs in the calling goroutine.
+//
+// The goroutines are a pool started once: the caller hands the job to the
+// idle ones and works on it too, so a call costs no goroutine start, and a
+// call made from inside a body (or while every worker is busy) simply runs
+// on fewer goroutines instead of waiting.
 func parallelFor(n int, serial bool, body func(i int)) {
 	workers := min(maxWorkers(), n)
 	if serial || workers <= 1 {
@@ -22,20 +27,61 @@ func parallelFor(n int, serial bool, body func(i int)) {
 		}
 		return
 	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= n {
-					return
-				}
-				body(i)
-			}
-		})
+	startPool()
+	j := jobPool.Get().(*parallelJob)
+	j.n, j.body = n, body
+	j.next.Store(0)
+	for range workers - 1 {
+		j.wg.Add(1)
+		select {
+		case poolJobs <- j:
+		default: // no idle worker
+			j.wg.Done()
+		}
 	}
-	wg.Wait()
+	j.run()
+	j.wg.Wait()
+	j.body = nil
+	jobPool.Put(j)
+}
+
+// parallelJob is one parallelFor call, shared by the goroutines working
+// on it.
+type parallelJob struct {
+	n    int
+	body func(i int)
+	next atomic.Int64
+	wg   sync.WaitGroup // the pool workers that took the job
+}
+
+func (j *parallelJob) run() {
+	for {
+		i := int(j.next.Add(1)) - 1
+		if i >= j.n {
+			return
+		}
+		j.body(i)
+	}
+}
+
+var (
+	jobPool   = sync.Pool{New: func() any { return new(parallelJob) }}
+	poolJobs  = make(chan *parallelJob) // unbuffered: a send succeeds only to an idle worker
+	poolStart sync.Once
+)
+
+// startPool starts one worker per CPU beyond the caller's.
+func startPool() {
+	poolStart.Do(func() {
+		for range max(runtime.NumCPU(), maxWorkers()) - 1 {
+			go func() {
+				for j := range poolJobs {
+					j.run()
+					j.wg.Done()
+				}
+			}()
+		}
+	})
 }
 
 // parallelChunks calls body(lo, hi) over consecutive ranges covering
