@@ -218,6 +218,20 @@ func packB(dst []float32, b matView, p0, kc, j0, j1, nr int) {
 // packBRows packs a panel of a B whose rows are contiguous (the NN and TN
 // forms): each depth step is one copy.
 func packBRows(panel []float32, b matView, p0, kc, j, cols, nr int) {
+	// Whole panels of the assembly kernels' widths copy as fixed-size
+	// arrays: a few vector moves instead of a memmove call per step.
+	switch {
+	case cols == 32 && nr == 32:
+		for p := range kc {
+			*(*[32]float32)(panel[p*32:]) = *(*[32]float32)(b.data[b.at(p0+p, j):])
+		}
+		return
+	case cols == 16 && nr == 16:
+		for p := range kc {
+			*(*[16]float32)(panel[p*16:]) = *(*[16]float32)(b.data[b.at(p0+p, j):])
+		}
+		return
+	}
 	for p := range kc {
 		off := b.at(p0+p, j)
 		dst := panel[p*nr : p*nr+nr]
