@@ -67,15 +67,7 @@ const gemmParallelFlops = 1 << 20
 // for i < m, j < n, p < k, spreading column (and, when there are too few
 // columns, row) blocks over the cores.
 func gemm(m, n, k int, a, b matView, c []float32, ldc int, accumulate bool) {
-	if m <= 0 || n <= 0 {
-		return
-	}
-	if k <= 0 {
-		if !accumulate {
-			for i := range m {
-				clear(c[i*ldc : i*ldc+n])
-			}
-		}
+	if emptyProduct(m, n, k, c, ldc, accumulate) {
 		return
 	}
 	kern := gemmKernel
@@ -96,20 +88,26 @@ func gemm(m, n, k int, a, b matView, c []float32, ldc int, accumulate bool) {
 // gemmSerial is gemm on the calling goroutine with the caller's scratch,
 // for callers that already run one product per core (attention heads).
 func gemmSerial(s *gemmScratch, m, n, k int, a, b matView, c []float32, ldc int, accumulate bool) {
-	if m <= 0 || n <= 0 {
-		return
-	}
-	if k <= 0 {
-		if !accumulate {
-			for i := range m {
-				clear(c[i*ldc : i*ldc+n])
-			}
-		}
+	if emptyProduct(m, n, k, c, ldc, accumulate) {
 		return
 	}
 	kern := gemmKernel
 	s.fit(kern, n)
 	gemmBlock(kern, s, a, b, c, ldc, 0, m, 0, n, k, accumulate)
+}
+
+// emptyProduct handles a product with no rows, columns or depth (a zero
+// C, or nothing), reporting whether it was one.
+func emptyProduct(m, n, k int, c []float32, ldc int, accumulate bool) bool {
+	if m > 0 && n > 0 && k > 0 {
+		return false
+	}
+	if m > 0 && n > 0 && !accumulate {
+		for i := range m {
+			clear(c[i*ldc : i*ldc+n])
+		}
+	}
+	return true
 }
 
 // gemmBlocks chooses the column block (a multiple of nr, at most ncMax) and

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -157,5 +158,18 @@ func TestGemmRowDoesNotDependOnRowCount(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+func TestGemmWithNoDepth(t *testing.T) {
+	// An empty sum is zero: k = 0 clears C, or leaves it when accumulating.
+	c := []float32{1, 2, 3, 4, 5, 6}
+	gemm(2, 2, 0, rowMajor(nil, 0), rowMajor(nil, 2), c, 3, true)
+	if c[0] != 1 || c[4] != 5 {
+		t.Fatalf("accumulating an empty product changed C: %v", c)
+	}
+	gemm(2, 2, 0, rowMajor(nil, 0), rowMajor(nil, 2), c, 3, false)
+	if want := []float32{0, 0, 3, 0, 0, 6}; !slices.Equal(c, want) {
+		t.Fatalf("empty product: C = %v, want %v", c, want)
 	}
 }
