@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fomo-grid/grid/engine/backend"
 	"github.com/fomo-grid/grid/engine/clip"
 	"github.com/fomo-grid/grid/engine/cpu"
 	"github.com/fomo-grid/grid/engine/dpt"
@@ -159,38 +160,48 @@ func classTokens(classes int) [][]int {
 	return out
 }
 
-// measureStep times the training step the trainer runs for every batch:
-// the context embeddings of the selected ids (here the argmax, as the
-// reference's selection), the DPT forward and backward, the straight-through
-// scores gradient and an SGD step on the scores and the projection.
+// measureStep times the training step the trainer runs for every batch
+// (engine/trainer): the selection from the current scores (here the
+// argmax, as the reference's), the DPT forward and backward on the CPU
+// backend, the straight-through scores gradient and an SGD step on the
+// scores and the projection. Every step selects different ids from the
+// step before, so the text forward is never reused: each step does the
+// full work, as the reference's does.
 func measureStep(j job) measurement {
 	cfg := clip.ViTB16
-	m := clip.NewRandom(cfg, 1)
+	b := cpu.New()
+	r := must(clip.NewRandom(cfg, 1).On(b))
 	rng := rand.New(rand.NewPCG(1, 2))
 	scores := randSlice(rng, nCtx*cfg.VocabSize, 0.02)
-	projW := randSlice(rng, cfg.VisionWidth*cfg.TextWidth, 0.02)
-	projB := make([]float32, cfg.VisionWidth)
-	images := randSlice(rng, j.Batch*3*cfg.ImageResolution*cfg.ImageResolution, 1)
-	labels := make([]int, j.Batch)
-	for i := range labels {
-		labels[i] = i % j.Classes
+	dev := struct{ scores, scoresGrad, projW, projB backend.Buffer }{
+		scores:     must(backend.FromHost(b, scores)),
+		scoresGrad: must(b.Alloc(backend.Float32, len(scores))),
+		projW:      must(backend.FromHost(b, randSlice(rng, cfg.VisionWidth*cfg.TextWidth, 0.02))),
+		projB:      must(b.Alloc(backend.Float32, cfg.VisionWidth)),
 	}
-	tokens := classTokens(j.Classes)
-	opt := dpt.NewSGD(0.9, 5e-4)
+	in := clip.DPTInput{ClassTokens: classTokens(j.Classes), NCtx: nCtx, Batch: j.Batch,
+		Images: randSlice(rng, j.Batch*3*cfg.ImageResolution*cfg.ImageResolution, 1), Labels: make([]int, j.Batch)}
+	for i := range in.Labels {
+		in.Labels[i] = i % j.Classes
+	}
+	params := []dpt.Param{{Name: "scores", Value: dev.scores, Grad: dev.scoresGrad}}
+	if j.Shared {
+		in.ProjW, in.ProjB = dev.projW, dev.projB
+		params = append(params, dpt.Param{Name: "proj.weight", Value: dev.projW}, dpt.Param{Name: "proj.bias", Value: dev.projB})
+	}
+	opt := dpt.NewSGD(b, 0.9, 5e-4)
+	steps := 0
 	step := func() {
-		in := clip.DPTInput{
-			ClassTokens: tokens, NCtx: nCtx, Ctx: m.TokenEmbeddings(argmaxRows(scores, nCtx)),
-			Images: images, Batch: j.Batch, Labels: labels,
+		if err := b.Download(scores, dev.scores); err != nil {
+			panic(err)
 		}
+		in.CtxIDs = argmaxRows(scores, nCtx)
+		in.CtxIDs[0] = (in.CtxIDs[0] + steps) % cfg.VocabSize // never the previous step's ids
+		steps++
+		out := must(r.DPTStep(in, true))
+		r.ScoresGrad(dev.scoresGrad, out.DCtx, nCtx)
 		if j.Shared {
-			in.ProjW, in.ProjB = projW, projB
-		}
-		out := m.DPTStep(in, true)
-		params := []dpt.Param{{Name: "scores", Value: scores, Grad: m.ScoresGrad(out.DCtx, nCtx)}}
-		if j.Shared {
-			params = append(params,
-				dpt.Param{Name: "proj.weight", Value: projW, Grad: out.DProjW},
-				dpt.Param{Name: "proj.bias", Value: projB, Grad: out.DProjB})
+			params[1].Grad, params[2].Grad = out.DProjW, out.DProjB
 		}
 		if err := opt.Step(0.002, params); err != nil {
 			panic(err)
@@ -199,6 +210,15 @@ func measureStep(j job) measurement {
 	secs := timed(j.Reps, step)
 	best, _ := bestAndSpread(secs, false)
 	return measurement{Best: best, All: secs}
+}
+
+// must panics on an error: the child process reports it and the benchmark
+// fails with it.
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }
 
 // argmaxRows returns the column of the largest value of each row.
@@ -216,15 +236,26 @@ func argmaxRows(x []float32, rows int) []int {
 	return ids
 }
 
-// measureEval times the vision tower with two visual prompt tokens and no
-// gradients, as evaluation runs it.
+// measureEval times what evaluation runs for every test batch: the vision
+// tower with two visual prompt tokens and no gradients, then the logits
+// against the class features (computed once, before the timing).
 func measureEval(j job) measurement {
 	cfg := clip.ViTB16
-	m := clip.NewRandom(cfg, 1)
+	b := cpu.New()
+	r := must(clip.NewRandom(cfg, 1).On(b))
 	rng := rand.New(rand.NewPCG(3, 4))
-	prompts := randSlice(rng, nCtx*cfg.VisionWidth, 0.02)
+	const classes = 10
+	features := must(r.ClassFeatures(classTokens(classes), []int{1, 2}, nCtx))
+	projW := must(backend.FromHost(b, randSlice(rng, cfg.VisionWidth*cfg.TextWidth, 0.02)))
+	projB := must(b.Alloc(backend.Float32, cfg.VisionWidth))
+	prompts := must(r.ContextPrompts([]int{1, 2}, projW, projB))
 	images := randSlice(rng, j.Batch*3*cfg.ImageResolution*cfg.ImageResolution, 1)
-	secs := timed(j.Reps, func() { m.ImageFeatures(images, j.Batch, prompts) })
+	logits := make([]float32, j.Batch*classes)
+	secs := timed(j.Reps, func() {
+		if err := r.ImageLogits(logits, images, j.Batch, prompts, features, classes); err != nil {
+			panic(err)
+		}
+	})
 	rates := make([]float64, len(secs))
 	for i, s := range secs {
 		rates[i] = float64(j.Batch) / s
