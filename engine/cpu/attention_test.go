@@ -5,10 +5,12 @@ import (
 	"testing"
 )
 
-func TestAttentionAtCLIPHeadSize(t *testing.T) {
-	// Head size 64 and lengths past one register tile, with and without the
-	// causal mask, against the float64 reference; keeping no probabilities
-	// (inference) gives the same output as keeping them.
+// The conformance suite holds attention to a float64 reference at CLIP's
+// shapes; these tests check what only this backend promises.
+
+func TestAttentionKeepingNoProbabilities(t *testing.T) {
+	// Inference keeps no probabilities (att nil): the output is the same,
+	// bit for bit, as when they are kept.
 	rng := rand.New(rand.NewPCG(21, 22))
 	B, C, NH := 2, 128, 2
 	for _, T := range []int{13, 50} {
@@ -16,7 +18,6 @@ func TestAttentionAtCLIPHeadSize(t *testing.T) {
 			qkv := randSlice(rng, B*T*3*C, 1)
 			out, att := make([]float32, B*T*C), make([]float32, B*NH*T*T)
 			AttentionForward(out, att, qkv, B, T, C, NH, causal)
-			assertClose(t, "attention", out, refAttention(to64(qkv), B, T, C, NH, causal), 1e-5)
 			kept := make([]float32, B*T*C)
 			AttentionForward(kept, nil, qkv, B, T, C, NH, causal)
 			for i := range out {
@@ -29,9 +30,8 @@ func TestAttentionAtCLIPHeadSize(t *testing.T) {
 }
 
 func TestCausalAttentionRowDoesNotDependOnLength(t *testing.T) {
-	// A causal token's output, and its share of the input gradient, are
-	// bit-identical whatever tokens follow it: the text tower computes only
-	// up to the last end-of-text token.
+	// A causal token's output is bit-identical whatever tokens follow it:
+	// the text tower computes only up to the last end-of-text token.
 	rng := rand.New(rand.NewPCG(23, 24))
 	C, NH, full := 128, 2, 77
 	qkvFull := randSlice(rng, full*3*C, 1)
