@@ -58,6 +58,12 @@ func newFakeEngine() *fakeEngine {
 
 func (f *fakeEngine) String() string { return "fake engine for worker tests" }
 
+// Placement reports the backend setting the worker process received
+// (Options.Backend), so that a test sees it arrive.
+func (f *fakeEngine) Placement() (backend, device string) {
+	return "fake:" + BackendSetting(), "no device"
+}
+
 func (f *fakeEngine) startJob(spec any, model string) (job int, err error) {
 	f.mu.Lock()
 	f.jobs++

@@ -306,6 +306,26 @@ func TestJobsShareOneWorkerAndEngine(t *testing.T) {
 	}
 }
 
+// The host's backend setting reaches the worker process, and Info reports
+// what the engine computes on.
+func TestInfoReportsTheBackend(t *testing.T) {
+	expectNoChildren(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := Start(ctx, Options{Env: []string{testModeEnv + "=worker"}, Logger: testLogger(), Backend: "cuda"})
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	defer c.Kill()
+	info, err := c.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Backend != "fake:cuda" || info.Device != "no device" {
+		t.Errorf("Info reports backend %q on %q, want the setting passed to Start", info.Backend, info.Device)
+	}
+}
+
 func TestRefusedAndFailedJobsKeepTheWorker(t *testing.T) {
 	expectNoChildren(t)
 	c := startWorker(t)

@@ -383,6 +383,22 @@ n_ctx = []
 	if res.code != 2 || !strings.Contains(res.stderr, "unknown command") {
 		t.Errorf("unknown command: exit %d %q", res.code, res.stderr)
 	}
+
+	// A backend this binary does not have is named with where it was set.
+	const experiment = "[[experiment]]\nname = \"g\"\nprotocol = \"train\"\ndatasets = [\"demo\"]\n"
+	writeFile(t, filepath.Join(dir, "tpu.toml"), "[grid]\nname = \"x\"\nmodel = \"m\"\ndata_root = \"d\"\nbackend = \"tpu\"\n"+experiment)
+	writeFile(t, filepath.Join(dir, "good.toml"), "[grid]\nname = \"y\"\nmodel = \"m\"\ndata_root = \"d\"\n"+experiment)
+	for _, tc := range []struct{ args, where []string }{
+		{[]string{"run", "tpu.toml"}, []string{"tpu.toml: grid.backend", `unknown backend "tpu"`}},
+		{[]string{"run", "--backend", "tpu", "good.toml"}, []string{"--backend", `unknown backend "tpu"`, "auto, "}},
+	} {
+		res := runGrid(t, dir, tc.args...)
+		for _, want := range tc.where {
+			if res.code != 1 || !strings.Contains(res.stderr, want) {
+				t.Errorf("grid %v: exit %d, stderr %q: want exit 1 and %q", tc.args, res.code, res.stderr, want)
+			}
+		}
+	}
 }
 
 func TestInterruptStopsCleanlyAndResumes(t *testing.T) {
