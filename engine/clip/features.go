@@ -117,28 +117,42 @@ func (r *Runner) logitsWork(key logitsKey) (*logitsWork, error) {
 // ImageLogits writes to dst (batch × classes) the logits of images (batch ×
 // 3 × R × R, normalised) against the normalised class features (from
 // ClassFeatures), with prompts (from ContextPrompts; nil for none) appended
-// to the ViT.
+// to the ViT. The images go through the ViT ImageChunk at a time: each
+// image's logits are the same whatever images share its pass, and the
+// memory of an evaluation stays that of a chunk however large its batches.
 func (r *Runner) ImageLogits(dst, images []float32, batch int, prompts, classes backend.Buffer, nClasses int) error {
 	c := r.model.Config
-	R := c.ImageResolution
-	if batch <= 0 || len(images) != batch*3*R*R || len(dst) < batch*nClasses {
+	per := 3 * c.ImageResolution * c.ImageResolution
+	if batch <= 0 || len(images) != batch*per || len(dst) < batch*nClasses {
 		return fmt.Errorf("clip: %d image values and %d logits for a batch of %d, want batch × 3 × %d × %d and batch × %d",
-			len(images), len(dst), batch, R, R, nClasses)
+			len(images), len(dst), batch, c.ImageResolution, c.ImageResolution, nClasses)
 	}
+	for first := 0; first < batch; first += r.ImageChunk {
+		n := min(r.ImageChunk, batch-first)
+		if err := r.chunkLogits(dst[first*nClasses:(first+n)*nClasses], images[first*per:(first+n)*per], n, prompts, classes, nClasses); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// chunkLogits is ImageLogits for one pass of n images through the ViT.
+func (r *Runner) chunkLogits(dst, images []float32, n int, prompts, classes backend.Buffer, nClasses int) error {
+	c := r.model.Config
 	nExtra := 0
 	if prompts != nil {
 		nExtra = prompts.Len() / c.VisionWidth
 	}
-	v, err := r.visionWork(visionKey{batch: batch, nExtra: nExtra})
+	v, err := r.visionWork(visionKey{batch: n, nExtra: nExtra})
 	if err != nil {
 		return err
 	}
-	h, err := r.logitsWork(logitsKey{batch, nClasses})
+	h, err := r.logitsWork(logitsKey{n, nClasses})
 	if err != nil {
 		return err
 	}
 	r.visionForward(v, images, prompts)
-	r.b.L2NormalizeForward(h.img, h.norm, v.head.features, batch, c.EmbedDim)
-	r.Logits(h.logits, h.img, classes, batch, nClasses)
-	return r.b.Download(dst[:batch*nClasses], h.logits)
+	r.b.L2NormalizeForward(h.img, h.norm, v.head.features, n, c.EmbedDim)
+	r.Logits(h.logits, h.img, classes, n, nClasses)
+	return r.b.Download(dst, h.logits)
 }

@@ -146,3 +146,36 @@ func TestDPTStepAllocatesNothing(t *testing.T) {
 		}
 	}
 }
+
+// TestImageLogitsInChunksChangesNothing: an evaluation batch sent through
+// the ViT a few images at a time gives the logits of one pass over all.
+func TestImageLogitsInChunksChangesNothing(t *testing.T) {
+	m := NewRandom(tinyConfig, 34)
+	r := runner(t, m)
+	cs := tinyDPTCase(m, true)
+	in := cs.input(t, r)
+	prompts, err := r.ContextPrompts(in.CtxIDs, in.ProjW, in.ProjB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	classes, err := r.ClassFeatures(in.ClassTokens, in.CtxIDs, in.NCtx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	K := len(in.ClassTokens)
+	whole, chunked := make([]float32, in.Batch*K), make([]float32, in.Batch*K)
+	if err := r.ImageLogits(whole, in.Images, in.Batch, prompts, classes, K); err != nil {
+		t.Fatal(err)
+	}
+	r.ImageChunk = 3 // a chunk of 3, then one of 1
+	if err := r.ImageLogits(chunked, in.Images, in.Batch, prompts, classes, K); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(whole, chunked) {
+		t.Fatalf("logits in chunks of 3 differ from one pass:\n%v\n%v", chunked, whole)
+	}
+	// The step's logits (the training path) are the same numbers.
+	if out := step(t, r, in, false); !reflect.DeepEqual(out.logits, whole) {
+		t.Fatalf("DPTStep logits %v, ImageLogits %v", out.logits, whole)
+	}
+}
