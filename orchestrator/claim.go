@@ -13,6 +13,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/fomo-grid/grid/results"
 )
 
 // Claims say which process runs, or ran, a job. They are what keeps a job
@@ -89,16 +91,13 @@ func (c *claimLog) dir(jobID string) string { return filepath.Join(c.runDir, "jo
 
 // latest returns the job's latest claim entry; nil when there is none.
 func (c *claimLog) latest(jobID string) (*claimEntry, error) {
-	names, err := os.ReadDir(c.dir(jobID))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
+	names, err := filesIn(c.dir(jobID), ".json")
 	if err != nil {
 		return nil, err
 	}
 	var numbers []int
-	for _, e := range names {
-		if n, err := strconv.Atoi(strings.TrimSuffix(e.Name(), ".json")); err == nil && strings.HasSuffix(e.Name(), ".json") {
+	for _, name := range names {
+		if n, err := strconv.Atoi(strings.TrimSuffix(name, ".json")); err == nil {
 			numbers = append(numbers, n)
 		}
 	}
@@ -287,4 +286,42 @@ func processStart(pid int) (uint64, error) {
 		return 0, syscall.ESRCH
 	}
 	return strconv.ParseUint(fields[19], 10, 64) // field 22 is the 20th after the name
+}
+
+// ReleaseStaleClaims prepares jobs for processes that trust claims (SLURM
+// array tasks): a job the database does not have as done, whose latest claim
+// says done, was deleted from the database to run again, so its claim is
+// released. Shards are merged first, so that a job an array task finished
+// meanwhile is seen done, not released.
+func (s *Session) ReleaseStaleClaims(jobIDs []string, who string) error {
+	claims, err := newClaimLog(s.RunDir, who)
+	if err != nil {
+		return err
+	}
+	var stale []string
+	for _, id := range jobIDs {
+		if claims.isDone(id) {
+			stale = append(stale, id)
+		}
+	}
+	if len(stale) == 0 {
+		return nil
+	}
+	if _, err := s.MergeShards(); err != nil {
+		return err
+	}
+	for _, id := range stale {
+		row, err := s.DB.Job(id)
+		if err != nil || row.State == results.StateDone {
+			continue
+		}
+		e, err := claims.latest(id)
+		if err != nil {
+			return err
+		}
+		if _, err := claims.append(id, e, claimReleased); err != nil && !errors.Is(err, errClaimRace) {
+			return err
+		}
+	}
+	return nil
 }

@@ -76,7 +76,7 @@ const flushEvery = 64
 // SLURM array tasks published, and skips jobs that another process (an
 // array task, or a run on another host) has claimed.
 func (s *Session) Run(ctx context.Context, opts Options) (Summary, error) {
-	if err := s.checkPaths(); err != nil {
+	if err := s.CheckPaths(); err != nil {
 		return Summary{}, err
 	}
 	unlock, err := lockRunDir(s.RunDir)
@@ -288,10 +288,10 @@ func (r *runner) mergeAndCheck(jobID string) (bool, error) {
 	return err == nil && row.State == results.StateDone, err
 }
 
-// checkPaths fails fast, naming the grid file and key, when a model
+// CheckPaths fails fast, naming the grid file and key, when a model
 // directory or data root the jobs need does not exist: otherwise every job
 // would start a worker only to fail the same way.
-func (s *Session) checkPaths() error {
+func (s *Session) CheckPaths() error {
 	seen := map[string]bool{}
 	for _, j := range s.Grid.Jobs {
 		for key, p := range map[string]string{"model": j.Config.Model, "data_root": j.Config.DataRoot} {

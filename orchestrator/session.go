@@ -78,7 +78,10 @@ func (s *Session) CheckpointPath(jobID string) string {
 }
 
 // ReportDir is where `grid report` writes.
-func (s *Session) ReportDir() string { return filepath.Join(s.RunDir, "report") }
+func (s *Session) ReportDir() string { return ReportDirOf(s.RunDir) }
+
+// ReportDirOf is the report directory of a run directory.
+func ReportDirOf(runDir string) string { return filepath.Join(runDir, "report") }
 
 // Plan states, as `grid plan` prints them.
 const (

@@ -36,21 +36,10 @@ func (s *Session) MergeShards() (ShardMerge, error) {
 
 func mergeShards(db *results.DB, runDir string) (ShardMerge, error) {
 	var m ShardMerge
-	entries, err := os.ReadDir(ShardDir(runDir))
-	if errors.Is(err, fs.ErrNotExist) {
-		return m, nil
-	}
+	names, err := filesIn(ShardDir(runDir), ".db")
 	if err != nil {
 		return m, err
 	}
-	var names []string
-	for _, e := range entries {
-		// Temporary files of a publication in progress start with a dot.
-		if !e.IsDir() && strings.HasSuffix(e.Name(), ".db") && !strings.HasPrefix(e.Name(), ".") {
-			names = append(names, e.Name())
-		}
-	}
-	sort.Strings(names)
 	for _, name := range names {
 		r, err := db.MergeShard(filepath.Join(ShardDir(runDir), name))
 		if err != nil {
@@ -93,4 +82,45 @@ func openExisting(gridFile string) (*Session, error) {
 		return nil, fmt.Errorf("%s: %w", dbPath, err)
 	}
 	return &Session{Grid: g, RunDir: runDir, DB: db}, nil
+}
+
+// OpenRunDir opens the database of an existing run directory and merges its
+// shards into it: the SLURM merge job works from the run directory its
+// submission recorded, not from the grid file, which may have changed.
+func OpenRunDir(runDir string) (*results.DB, ShardMerge, error) {
+	dbPath := filepath.Join(runDir, DBFile)
+	if _, err := os.Stat(dbPath); err != nil {
+		return nil, ShardMerge{}, err
+	}
+	db, err := results.Open(dbPath)
+	if err != nil {
+		return nil, ShardMerge{}, err
+	}
+	m, err := mergeShards(db, runDir)
+	if err != nil {
+		db.Close()
+		return nil, m, err
+	}
+	return db, m, nil
+}
+
+// filesIn lists the names of a directory's files with the suffix, sorted;
+// none when the directory does not exist. Names starting with a dot are
+// temporary files of a write in progress.
+func filesIn(dir, suffix string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, e := range entries {
+		if !e.IsDir() && strings.HasSuffix(e.Name(), suffix) && !strings.HasPrefix(e.Name(), ".") {
+			names = append(names, e.Name())
+		}
+	}
+	sort.Strings(names)
+	return names, nil
 }

@@ -79,7 +79,7 @@ func (s *Session) recordShare(share Share) error {
 // dependency is not done stays pending. Cancelling ctx stops running jobs
 // and leaves them pending in the shard.
 func (s *Session) RunShare(ctx context.Context, opts Options, share Share) (Summary, error) {
-	if err := s.checkPaths(); err != nil {
+	if err := s.CheckPaths(); err != nil {
 		return Summary{}, err
 	}
 	// Jobs left running by a killed start of this share.

@@ -70,8 +70,9 @@ func (db *DB) CarryAttempts(id string, n int) error {
 // done here with its attempts, metrics, evaluations, prompt and artifacts,
 // unless it is done here already (the first completion stays); a job that
 // failed there is recorded as failed unless this database knows of a later
-// end. Jobs still pending or running in the shard, and jobs this database
-// does not list, are left alone. The shard's content is remembered by its
+// end. Of a job still pending in the shard, only a later attempt count and
+// its error are taken (an interrupted attempt); running jobs, and jobs this
+// database does not list, are left alone. The shard's content is remembered by its
 // SHA-256 under its file name, so merging the same content twice reads it
 // once; and a file that is not a complete shard (half written, damaged)
 // fails before anything changes.
@@ -146,6 +147,9 @@ func (db *DB) mergeShardRows(path, name, sum string) (int, error) {
 		if err := takeShardJob(tx, id); err != nil {
 			return 0, fmt.Errorf("job %s: %w", id, err)
 		}
+	}
+	if err := noteInterruptedAttempts(tx); err != nil {
+		return 0, err
 	}
 	if err := fillHarmonicMeans(tx); err != nil {
 		return 0, err
@@ -260,6 +264,18 @@ func takeShardJob(tx *sql.Tx, id string) error {
 		}
 	}
 	return nil
+}
+
+// noteInterruptedAttempts shows attempts a shard made of jobs still
+// pending there (a task stopped at its time limit and requeued): the
+// attempt count, and the error saying why the attempt ended.
+func noteInterruptedAttempts(tx *sql.Tx) error {
+	_, err := tx.Exec(`
+		UPDATE main.jobs SET (attempts, started_at, finished_at, error, worker) =
+			(SELECT s.attempts, s.started_at, s.finished_at, s.error, s.worker FROM shard.jobs s WHERE s.id = main.jobs.id)
+		WHERE state = 'pending' AND EXISTS (
+			SELECT 1 FROM shard.jobs s WHERE s.id = main.jobs.id AND s.state = 'pending' AND s.attempts > main.jobs.attempts)`)
+	return err
 }
 
 // fillHarmonicMeans stores H on the eval jobs that complete a base2new cell

@@ -250,3 +250,38 @@ func TestMergeShardKeepsAttemptNumbersAndLaterEnds(t *testing.T) {
 		t.Errorf("state %s, want pending", j.State)
 	}
 }
+
+func TestMergeShardShowsAnInterruptedAttempt(t *testing.T) {
+	db := openTemp(t)
+	g := mustGrid(t, db, "sweep")
+	train := trainSpec("t", "eurosat", "full", nil)
+	mustSync(t, db, g, train)
+	sh := newShard(t, train)
+	if _, err := sh.StartAttempt("t", "slurm 9_0 w0 pid 1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := sh.FailAttempt("t", "interrupted", false); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if _, err := db.MergeShard(publish(t, sh, dir, "s1-train-0.db")); err != nil {
+		t.Fatal(err)
+	}
+	j := mustJob(t, db, "t")
+	if j.State != StatePending || j.Attempts != 1 || j.Error != "interrupted" || j.Worker != "slurm 9_0 w0 pid 1" {
+		t.Fatalf("after an interrupted attempt: %s, %d attempts, %q by %q", j.State, j.Attempts, j.Error, j.Worker)
+	}
+	// The requeued task finishes it: attempt 2 is the one that counts.
+	if _, err := sh.StartAttempt("t", "slurm 9_0 w0 pid 2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := sh.CompleteJob("t", Completion{Evaluations: []Evaluation{{Split: study.ClassesBase, Dataset: "eurosat", Total: 10, Correct: 5, Accuracy: 50, MacroF1: 40}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.MergeShard(publish(t, sh, dir, "s1-train-0.db")); err != nil {
+		t.Fatal(err)
+	}
+	if j := mustJob(t, db, "t"); j.State != StateDone || j.Attempts != 2 || j.Error != "" {
+		t.Fatalf("after the requeued attempt: %s, %d attempts, %q", j.State, j.Attempts, j.Error)
+	}
+}

@@ -20,6 +20,7 @@ func FuzzParse(f *testing.F) {
 		}
 	}
 	f.Add([]byte(validGrid))
+	f.Add([]byte(validGrid + "[slurm]\npartition = \"gpu\"\ntime = \"1-02:00\"\ngpus = 1\nmem = \"16G\"\nextra = [\"--qos=high\"]\n[slurm.eval]\njobs_per_task = 4\n"))
 	f.Add([]byte("[grid]\nname = \"x\"\nmodel = \"m\"\ndata_root = \"d\"\n[[experiment]]\nname = \"t\"\nprotocol = \"transfer\"\nfrom = \"t\"\ntargets = [\"dtd\"]\n"))
 	// Keep every expansion small: the fuzzer writes long axes quickly.
 	saved := MaxJobs

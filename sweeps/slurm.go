@@ -29,27 +29,27 @@ type Slurm struct {
 
 // Resources are the settings of one stage's array.
 type Resources struct {
-	Partition string // --partition; "" leaves SLURM's default
-	Account   string // --account
-	Time      string // --time, in SLURM's notation ("90", "02:00:00", "1-12")
-	Mem       string // --mem, e.g. "16G"
-	GPUs      int    // --gres=gpu:N; 0 requests none
-	CPUs      int    // --cpus-per-task; 0 leaves SLURM's default
+	Partition string `json:"partition,omitempty"` // --partition; "" leaves SLURM's default
+	Account   string `json:"account,omitempty"`   // --account
+	Time      string `json:"time,omitempty"`      // --time, in SLURM's notation ("90", "02:00:00", "1-12")
+	Mem       string `json:"mem,omitempty"`       // --mem, e.g. "16G"
+	GPUs      int    `json:"gpus,omitempty"`      // --gres=gpu:N; 0 requests none
+	CPUs      int    `json:"cpus,omitempty"`      // --cpus-per-task; 0 leaves SLURM's default
 	// JobsPerTask is how many grid jobs one array task runs (one after
 	// another, or Workers at a time).
-	JobsPerTask int
+	JobsPerTask int `json:"jobs_per_task"`
 	// Throttle is the array's %M: at most this many tasks run at once; 0
 	// is no limit.
-	Throttle int
+	Throttle int `json:"throttle,omitempty"`
 	// Workers is how many jobs one task runs at once (worker processes).
-	Workers int
+	Workers int `json:"workers"`
 	// SignalSeconds is how long before its time limit a task gets SIGUSR1
 	// to stop, requeue itself and resume; 0 sends no signal. The default
 	// is 120 s, or half the time limit when that is shorter than 4 minutes.
-	SignalSeconds int
+	SignalSeconds int `json:"signal_seconds"`
 	// Extra are more #SBATCH options, each written as on the sbatch
 	// command line ("--qos=high", "--constraint=a100").
-	Extra []string
+	Extra []string `json:"extra,omitempty"`
 }
 
 // builtinResources are the [slurm] settings a file does not give.

@@ -25,6 +25,7 @@ import (
 
 	"github.com/fomo-grid/grid/engine/demo"
 	"github.com/fomo-grid/grid/orchestrator"
+	"github.com/fomo-grid/grid/orchestrator/slurm"
 	"github.com/fomo-grid/grid/report"
 )
 
@@ -37,6 +38,8 @@ const usage = `grid: grids of discrete-prompt-tuning experiments on CLIP
 usage:
   grid run    [--workers N] [--retries N] [--backend auto|cpu|cuda] [--plain] [grid.toml]
                                           run every job not done yet
+  grid submit [--dry-run] [--backend auto|cpu|cuda] [grid.toml]
+                                          submit the jobs not done to SLURM as job arrays (also: grid run --slurm)
   grid plan   [--json] [grid.toml]        list jobs and whether each is new, done, failed or stale
   grid status [--json] [grid.toml]        state, attempts and accuracies of every job
   grid report [--plot] [--dataset A,B] [--experiment E,F] [--top N] [--reference FILE.csv] [--heatmap P,Q] [grid.toml]
@@ -51,8 +54,15 @@ The grid file defaults to grid.toml. Exit status: 0 all done, 1 jobs failed or b
 `
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == workerCommand {
-		serveWorker() // never returns
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case workerCommand:
+			serveWorker() // never returns
+		case slurm.TaskCommand:
+			os.Exit(slurmTask(os.Args[2:], os.Stdout, os.Stderr))
+		case slurm.MergeCommand:
+			os.Exit(slurmMerge(os.Args[2:], os.Stdout, os.Stderr))
+		}
 	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
@@ -70,12 +80,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch cmd {
 	case "run":
 		err = cmdRun(rest, stdout, stderr)
+	case "submit":
+		err = cmdSubmit(rest, stdout)
 	case "plan":
 		err = cmdPlan(rest, stdout)
 	case "status":
-		err = cmdStatus(rest, stdout)
+		err = cmdStatus(rest, stdout, stderr)
 	case "report":
-		err = cmdReport(rest, stdout)
+		err = cmdReport(rest, stdout, stderr)
 	case "demo":
 		err = cmdDemo(rest, stdout)
 	case "eval":
@@ -140,11 +152,15 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	workers := fs.Int("workers", 0, "parallel worker processes (default: the grid file's, else 1)")
 	retries := fs.Int("retries", -1, "extra attempts per failed job (default: the grid file's)")
 	plain := fs.Bool("plain", false, "log lines instead of progress bars")
+	onSlurm := fs.Bool("slurm", false, "submit to SLURM instead (grid submit)")
 	verbose := fs.Bool("v", false, "show worker logs")
 	backendFlag := fs.String("backend", "", "what the workers compute on: auto, cpu or cuda (default: the grid file's, else auto)")
 	file, err := parse(fs, args)
 	if err != nil {
 		return err
+	}
+	if *onSlurm {
+		return submit(file, false, *backendFlag, stdout)
 	}
 	s, err := orchestrator.Open(file)
 	if err != nil {
@@ -229,33 +245,57 @@ func printEstimate(w io.Writer, file string, rows []orchestrator.PlanRow) error 
 	return nil
 }
 
-func cmdStatus(args []string, stdout io.Writer) error {
+func cmdStatus(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("status", flag.ContinueOnError)
 	asJSON := fs.Bool("json", false, "print JSON")
 	file, err := parse(fs, args)
 	if err != nil {
 		return err
 	}
+	m, err := orchestrator.MergeShardsOf(file)
+	if err != nil {
+		return err
+	}
+	reportMerge(stderr, m)
 	rows, err := orchestrator.Status(file)
 	if err != nil {
 		return err
 	}
-	return printRows(stdout, *asJSON, rows, "STATE\tTRIES\tNAME\tACCURACY\tPROMPT\tTIME\tERROR",
-		func(r orchestrator.StatusRow) (string, string) {
-			acc := "—"
-			if len(r.Evaluations) > 0 {
-				parts := make([]string, 0, len(r.Evaluations))
-				for _, e := range r.Evaluations {
-					parts = append(parts, fmt.Sprintf("%s %.1f%%", e.Split, e.Accuracy))
-				}
-				acc = strings.Join(parts, ", ")
+	view := slurmView(file, stderr)
+	lines := make([]statusLine, len(rows))
+	for i, r := range rows {
+		lines[i].StatusRow = r
+		if view != nil {
+			lines[i].Slurm = view.Jobs[r.ID]
+		}
+	}
+	header := "STATE\tTRIES\tNAME\tACCURACY\tPROMPT\tTIME\tERROR"
+	if view != nil {
+		header += "\tSLURM"
+	}
+	err = printRows(stdout, *asJSON, lines, header, func(r statusLine) (string, string) {
+		acc := "—"
+		if len(r.Evaluations) > 0 {
+			parts := make([]string, 0, len(r.Evaluations))
+			for _, e := range r.Evaluations {
+				parts = append(parts, fmt.Sprintf("%s %.1f%%", e.Split, e.Accuracy))
 			}
-			dur := ""
-			if r.Seconds > 0 {
-				dur = (time.Duration(r.Seconds*1000) * time.Millisecond).Round(100 * time.Millisecond).String()
-			}
-			return r.State, fmt.Sprintf("%d\t%s\t%s\t%s\t%s\t%s", r.Attempts, r.Name, acc, r.Prompt, dur, oneLine(r.Error, 60))
-		})
+			acc = strings.Join(parts, ", ")
+		}
+		dur := ""
+		if r.Seconds > 0 {
+			dur = (time.Duration(r.Seconds*1000) * time.Millisecond).Round(100 * time.Millisecond).String()
+		}
+		rest := fmt.Sprintf("%d\t%s\t%s\t%s\t%s\t%s", r.Attempts, r.Name, acc, r.Prompt, dur, oneLine(r.Error, 60))
+		if view != nil {
+			rest += "\t" + r.slurmText()
+		}
+		return r.State, rest
+	})
+	if err == nil && view != nil && !*asJSON {
+		printArrays(stdout, view)
+	}
+	return err
 }
 
 // printRows prints the jobs of `grid plan` and `grid status`: indented JSON,
@@ -296,7 +336,7 @@ func oneLine(s string, n int) string {
 	return s
 }
 
-func cmdReport(args []string, stdout io.Writer) error {
+func cmdReport(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("report", flag.ContinueOnError)
 	plot := fs.Bool("plot", false, "also draw the figures (PNG, SVG, PDF) and pgfplots loss curves")
 	datasets := fs.String("dataset", "", "only these datasets (comma-separated)")
@@ -325,6 +365,11 @@ func cmdReport(args []string, stdout io.Writer) error {
 		return err
 	}
 	defer s.Close()
+	m, err := s.MergeShards()
+	if err != nil {
+		return err
+	}
+	reportMerge(stderr, m)
 	files, err := report.Write(s.DB, s.Grid.Name, s.ReportDir(), opts)
 	fmt.Fprintf(stdout, "wrote %d files to %s (open %s)\n", len(files), s.ReportDir(), filepath.Join(s.ReportDir(), "index.html"))
 	return err
