@@ -20,9 +20,11 @@ import (
 // These tests drive the real binary: real plugin worker processes, the real
 // engine on the built-in demo model and datasets, a real SQLite file.
 
-// TestMain removes what the shared helpers below built.
+// TestMain removes what the shared helpers below built, and stops the
+// SLURM test cluster if this process started it.
 func TestMain(m *testing.M) {
 	code := m.Run()
+	stopTestCluster()
 	if buildErr == nil && builtBin != "" {
 		os.RemoveAll(filepath.Dir(builtBin))
 	}
@@ -95,7 +97,16 @@ type cmdResult struct {
 
 func runGrid(t *testing.T, dir string, args ...string) cmdResult {
 	t.Helper()
-	cmd := exec.Command(gridBinary(t), args...)
+	res, err := execGrid(gridBinary(t), dir, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// execGrid runs the binary in dir; err is set only when it could not run.
+func execGrid(bin, dir string, args ...string) (cmdResult, error) {
+	cmd := exec.Command(bin, args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "GRID_CACHE_DIR="+filepath.Join(dir, "cache"))
 	var out, errb bytes.Buffer
@@ -105,9 +116,9 @@ func runGrid(t *testing.T, dir string, args ...string) cmdResult {
 	if ee, ok := err.(*exec.ExitError); ok {
 		code = ee.ExitCode()
 	} else if err != nil {
-		t.Fatal(err)
+		return cmdResult{}, err
 	}
-	return cmdResult{code, out.String(), errb.String()}
+	return cmdResult{code, out.String(), errb.String()}, nil
 }
 
 // smallGrid is the demo grid cut down: 2 base2new cells, one ablation
