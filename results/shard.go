@@ -78,7 +78,7 @@ func (db *DB) CarryAttempts(id string, n int) error {
 // fails before anything changes.
 func (db *DB) MergeShard(path string) (ShardMerge, error) {
 	name := filepath.Base(path)
-	sum, err := fileSHA256(path)
+	sum, err := fileSHA256(path, io.Discard)
 	if err != nil {
 		return ShardMerge{}, fmt.Errorf("results: shard %s: %w", path, err)
 	}
@@ -90,24 +90,49 @@ func (db *DB) MergeShard(path string) (ShardMerge, error) {
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return ShardMerge{}, fmt.Errorf("results: shard %s: %w", path, err)
 	}
-	if err := checkShardSize(path); err != nil {
-		return ShardMerge{}, fmt.Errorf("results: shard %s: %w", path, err)
-	}
-	n, err := db.mergeShardRows(path, name, sum)
+	n, err := db.mergeShardCopy(path, name)
 	if err != nil {
 		return ShardMerge{}, fmt.Errorf("results: shard %s: %w", path, err)
 	}
 	return ShardMerge{Jobs: n}, nil
 }
 
-func fileSHA256(path string) (string, error) {
+// mergeShardCopy merges a private copy of the shard, hashed as it is
+// copied: its publisher may replace the file at any moment, and the ledger
+// must name the very content that was merged.
+func (db *DB) mergeShardCopy(path, name string) (int, error) {
+	dir, err := os.MkdirTemp("", "grid-shard-")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(dir)
+	private := filepath.Join(dir, name)
+	f, err := os.Create(private)
+	if err != nil {
+		return 0, err
+	}
+	sum, err := fileSHA256(path, f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return 0, err
+	}
+	if err := checkShardSize(private); err != nil {
+		return 0, err
+	}
+	return db.mergeShardRows(private, name, sum)
+}
+
+// fileSHA256 hashes a file, copying it to w on the way.
+func fileSHA256(path string, w io.Writer) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", err
 	}
 	defer f.Close()
 	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
+	if _, err := io.Copy(io.MultiWriter(h, w), f); err != nil {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
