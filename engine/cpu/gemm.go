@@ -48,11 +48,13 @@ type microKernel struct {
 	mr, nr int // register tile: rows of A × columns of B
 	kc     int // depth block: one restart of the chains from C per kc steps
 	ncMax  int // widest column block packed at once (kc×ncMax fits in L2)
-	// tile sets the mr×nr tile c (row stride ldc) to, or with load adds
-	// to it, Σ_{p<kc} A(r,p)·B(p,j), where A(r,p) = a[r*ars + p*aps] and
-	// B(p,j) = b[p*nr + j] (a packed panel). a and c are read and written
-	// through offsets only: the caller guarantees the tile lies inside.
-	tile func(kc int, a []float32, ars, aps int, b []float32, c []float32, ldc int, load bool)
+	// tile sets the mr×nr tile c (row stride ldc) to start + Σ_{p<kc}
+	// A(r,p)·B(p,j), where A(r,p) = a[r*ars + p*aps] and B(p,j) =
+	// b[p*nr + j] (a packed panel), and the chains start from c itself
+	// with load, else from init[j] (nr values: a bias) or, with init nil,
+	// from zero. a and c are read and written through offsets only: the
+	// caller guarantees the tile lies inside.
+	tile func(kc int, a []float32, ars, aps int, b []float32, c []float32, ldc int, init []float32, load bool)
 }
 
 // gemmKernel is the kernel gemm uses, the fastest this CPU runs (see
@@ -63,11 +65,13 @@ var gemmKernel = bestKernel()
 // on the calling goroutine: starting goroutines would cost more.
 const gemmParallelFlops = 1 << 20
 
-// gemm sets c[i*ldc+j] to, or with accumulate adds to it, Σ_p A(i,p)·B(p,j)
-// for i < m, j < n, p < k, spreading column (and, when there are too few
-// columns, row) blocks over the cores.
-func gemm(m, n, k int, a, b matView, c []float32, ldc int, accumulate bool) {
-	if emptyProduct(m, n, k, c, ldc, accumulate) {
+// gemm sets c[i*ldc+j] to bias[j] + Σ_p A(i,p)·B(p,j) for i < m, j < n,
+// p < k (bias nil: no bias), or with accumulate adds the sum to c (bias
+// must then be nil), spreading column (and, when there are too few
+// columns, row) blocks over the cores. The bias starts each element's
+// chain of multiply-adds, so adding it costs no pass over c.
+func gemm(m, n, k int, a, b matView, bias, c []float32, ldc int, accumulate bool) {
+	if emptyProduct(m, n, k, bias, c, ldc, accumulate) {
 		return
 	}
 	kern := gemmKernel
@@ -80,7 +84,7 @@ func gemm(m, n, k int, a, b matView, c []float32, ldc int, accumulate bool) {
 	parallelFor(colBlocks*rowBlocks, workers == 1, func(u int) {
 		j0, i0 := (u%colBlocks)*colBlock, (u/colBlocks)*rowBlock
 		s := getGemmScratch(kern, colBlock)
-		gemmBlock(kern, s, a, b, c, ldc, i0, min(i0+rowBlock, m), j0, min(j0+colBlock, n), k, accumulate)
+		gemmBlock(kern, s, a, b, bias, c, ldc, i0, min(i0+rowBlock, m), j0, min(j0+colBlock, n), k, accumulate)
 		putGemmScratch(s)
 	})
 }
@@ -88,23 +92,32 @@ func gemm(m, n, k int, a, b matView, c []float32, ldc int, accumulate bool) {
 // gemmSerial is gemm on the calling goroutine with the caller's scratch,
 // for callers that already run one product per core (attention heads).
 func gemmSerial(s *gemmScratch, m, n, k int, a, b matView, c []float32, ldc int, accumulate bool) {
-	if emptyProduct(m, n, k, c, ldc, accumulate) {
+	if emptyProduct(m, n, k, nil, c, ldc, accumulate) {
 		return
 	}
 	kern := gemmKernel
 	s.fit(kern, n)
-	gemmBlock(kern, s, a, b, c, ldc, 0, m, 0, n, k, accumulate)
+	gemmBlock(kern, s, a, b, nil, c, ldc, 0, m, 0, n, k, accumulate)
 }
 
-// emptyProduct handles a product with no rows, columns or depth (a zero
-// C, or nothing), reporting whether it was one.
-func emptyProduct(m, n, k int, c []float32, ldc int, accumulate bool) bool {
+// emptyProduct checks the bias and handles a product with no rows, columns
+// or depth (C set to the bias or zero, or left as it is), reporting whether
+// it was one.
+func emptyProduct(m, n, k int, bias, c []float32, ldc int, accumulate bool) bool {
+	if bias != nil && accumulate {
+		panic("cpu: gemm with a bias must not accumulate")
+	}
 	if m > 0 && n > 0 && k > 0 {
 		return false
 	}
 	if m > 0 && n > 0 && !accumulate {
 		for i := range m {
-			clear(c[i*ldc : i*ldc+n])
+			row := c[i*ldc : i*ldc+n]
+			if bias != nil {
+				copy(row, bias[:n])
+			} else {
+				clear(row)
+			}
 		}
 	}
 	return true
@@ -131,7 +144,7 @@ func gemmBlocks(m, n, workers int, kern *microKernel) (colBlock, rowBlock int) {
 // block, pack that block of B, then run the micro-kernel over every row
 // panel and, within it, every column panel (so the row panel of A stays in
 // L1 while the packed block of B streams from L2).
-func gemmBlock(kern *microKernel, s *gemmScratch, a, b matView, c []float32, ldc, i0, i1, j0, j1, k int, accumulate bool) {
+func gemmBlock(kern *microKernel, s *gemmScratch, a, b matView, bias, c []float32, ldc, i0, i1, j0, j1, k int, accumulate bool) {
 	mr, nr := kern.mr, kern.nr
 	for p0 := 0; p0 < k; p0 += kern.kc {
 		kc := min(kern.kc, k-p0)
@@ -147,11 +160,15 @@ func gemmBlock(kern *microKernel, s *gemmScratch, a, b matView, c []float32, ldc
 			for j := j0; j < j1; j += nr {
 				cols := min(nr, j1-j)
 				panel := s.b[(j-j0)*kc:]
+				var init []float32
+				if bias != nil && !load {
+					init = s.biasPanel(bias[j:j+cols], nr)
+				}
 				if rows == mr && cols == nr {
-					kern.tile(kc, aData, ars, aps, panel, c[i*ldc+j:], ldc, load)
+					kern.tile(kc, aData, ars, aps, panel, c[i*ldc+j:], ldc, init, load)
 					continue
 				}
-				edgeTile(kern, s.c, kc, aData, ars, aps, panel, c[i*ldc+j:], ldc, rows, cols, load)
+				edgeTile(kern, s.c, kc, aData, ars, aps, panel, c[i*ldc+j:], ldc, rows, cols, init, load)
 			}
 		}
 	}
@@ -160,14 +177,14 @@ func gemmBlock(kern *microKernel, s *gemmScratch, a, b matView, c []float32, ldc
 // edgeTile runs the kernel on a full-size scratch tile for a tile of C cut
 // short by the matrix edge, copying the live part in and out: the same
 // instructions as a full tile, so the same results.
-func edgeTile(kern *microKernel, tmp []float32, kc int, a []float32, ars, aps int, b, c []float32, ldc, rows, cols int, load bool) {
+func edgeTile(kern *microKernel, tmp []float32, kc int, a []float32, ars, aps int, b, c []float32, ldc, rows, cols int, init []float32, load bool) {
 	nr := kern.nr
 	if load {
 		for r := range rows {
 			copy(tmp[r*nr:r*nr+cols], c[r*ldc:r*ldc+cols])
 		}
 	}
-	kern.tile(kc, a, ars, aps, b, tmp, nr, load)
+	kern.tile(kc, a, ars, aps, b, tmp, nr, init, load)
 	for r := range rows {
 		copy(c[r*ldc:r*ldc+cols], tmp[r*nr:r*nr+cols])
 	}
@@ -266,12 +283,25 @@ type gemmScratch struct {
 	b    []float32 // kc × column block
 	a    []float32 // one packed row panel, kc × mr
 	c    []float32 // one edge tile, mr × nr
+	bias []float32 // the bias of a panel cut short by the edge, nr wide
+}
+
+// biasPanel returns the nr bias values of a column panel: bias itself, or
+// for a panel cut short by the matrix edge a copy padded with zeros.
+func (s *gemmScratch) biasPanel(bias []float32, nr int) []float32 {
+	if len(bias) == nr {
+		return bias
+	}
+	clear(s.bias)
+	copy(s.bias, bias)
+	return s.bias
 }
 
 // fit grows s for column blocks of n columns under kern.
 func (s *gemmScratch) fit(kern *microKernel, n int) {
 	if s.kern != kern {
-		*s = gemmScratch{kern: kern, a: make([]float32, kern.kc*kern.mr), c: make([]float32, kern.mr*kern.nr)}
+		*s = gemmScratch{kern: kern, a: make([]float32, kern.kc*kern.mr), c: make([]float32, kern.mr*kern.nr),
+			bias: make([]float32, kern.nr)}
 	}
 	if need := kern.kc * ceilDiv(n, kern.nr) * kern.nr; len(s.b) < need {
 		s.b = make([]float32, need)

@@ -58,39 +58,47 @@
 	VMOVUPS acc1, 64(R12); \
 	ADDQ AX, R12
 
-// func gemmTileAVX512(kc int, a *float32, ars, aps int, b, c *float32, ldc int, load bool)
+// func gemmTileAVX512(kc int, a *float32, ars, aps int, b, c *float32, ldc int, init *float32, load bool)
 // A 12×32 tile: Z0-Z23 hold C, two 16-wide registers per row.
-TEXT ·gemmTileAVX512(SB), NOSPLIT, $0-57
+TEXT ·gemmTileAVX512(SB), NOSPLIT, $0-65
 	KERNEL_ARGS
 	LEAQ (R9)(R9*1), DI
 	ADDQ SI, DI
 	MOVQ BX, R12
-	CMPB load+56(FP), $0
+	CMPB load+64(FP), $0
 	JNE avx512_load
+	MOVQ init+56(FP), R13
+	TESTQ R13, R13
+	JEQ avx512_zero
+	VMOVUPS (R13), Z0
+	VMOVUPS 64(R13), Z1
+	JMP avx512_fill
+avx512_zero:
 	VPXORD Z0, Z0, Z0
-	VMOVAPS Z0, Z1
+	VPXORD Z1, Z1, Z1
+avx512_fill:
 	VMOVAPS Z0, Z2
-	VMOVAPS Z0, Z3
+	VMOVAPS Z1, Z3
 	VMOVAPS Z0, Z4
-	VMOVAPS Z0, Z5
+	VMOVAPS Z1, Z5
 	VMOVAPS Z0, Z6
-	VMOVAPS Z0, Z7
+	VMOVAPS Z1, Z7
 	VMOVAPS Z0, Z8
-	VMOVAPS Z0, Z9
+	VMOVAPS Z1, Z9
 	VMOVAPS Z0, Z10
-	VMOVAPS Z0, Z11
+	VMOVAPS Z1, Z11
 	VMOVAPS Z0, Z12
-	VMOVAPS Z0, Z13
+	VMOVAPS Z1, Z13
 	VMOVAPS Z0, Z14
-	VMOVAPS Z0, Z15
+	VMOVAPS Z1, Z15
 	VMOVAPS Z0, Z16
-	VMOVAPS Z0, Z17
+	VMOVAPS Z1, Z17
 	VMOVAPS Z0, Z18
-	VMOVAPS Z0, Z19
+	VMOVAPS Z1, Z19
 	VMOVAPS Z0, Z20
-	VMOVAPS Z0, Z21
+	VMOVAPS Z1, Z21
 	VMOVAPS Z0, Z22
-	VMOVAPS Z0, Z23
+	VMOVAPS Z1, Z23
 	JMP avx512_loop
 avx512_load:
 	LOADC512(Z0, Z1)
@@ -157,25 +165,33 @@ avx512_loop:
 	VMOVUPS acc1, 32(R12); \
 	ADDQ AX, R12
 
-// func gemmTileAVX2(kc int, a *float32, ars, aps int, b, c *float32, ldc int, load bool)
+// func gemmTileAVX2(kc int, a *float32, ars, aps int, b, c *float32, ldc int, init *float32, load bool)
 // A 6×16 tile: Y0-Y11 hold C, two 8-wide registers per row.
-TEXT ·gemmTileAVX2(SB), NOSPLIT, $0-57
+TEXT ·gemmTileAVX2(SB), NOSPLIT, $0-65
 	KERNEL_ARGS
 	MOVQ BX, R12
-	CMPB load+56(FP), $0
+	CMPB load+64(FP), $0
 	JNE avx2_load
+	MOVQ init+56(FP), R13
+	TESTQ R13, R13
+	JEQ avx2_zero
+	VMOVUPS (R13), Y0
+	VMOVUPS 32(R13), Y1
+	JMP avx2_fill
+avx2_zero:
 	VXORPS Y0, Y0, Y0
-	VMOVAPS Y0, Y1
+	VXORPS Y1, Y1, Y1
+avx2_fill:
 	VMOVAPS Y0, Y2
-	VMOVAPS Y0, Y3
+	VMOVAPS Y1, Y3
 	VMOVAPS Y0, Y4
-	VMOVAPS Y0, Y5
+	VMOVAPS Y1, Y5
 	VMOVAPS Y0, Y6
-	VMOVAPS Y0, Y7
+	VMOVAPS Y1, Y7
 	VMOVAPS Y0, Y8
-	VMOVAPS Y0, Y9
+	VMOVAPS Y1, Y9
 	VMOVAPS Y0, Y10
-	VMOVAPS Y0, Y11
+	VMOVAPS Y1, Y11
 	JMP avx2_loop
 avx2_load:
 	LOADC256(Y0, Y1)

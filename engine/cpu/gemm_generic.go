@@ -7,13 +7,17 @@ package cpu
 // tested against.
 var genericKernel = &microKernel{name: "go", mr: 4, nr: 2, kc: 256, ncMax: 512, tile: genericTile}
 
-func genericTile(kc int, a []float32, ars, aps int, b []float32, c []float32, ldc int, load bool) {
+func genericTile(kc int, a []float32, ars, aps int, b []float32, c []float32, ldc int, init []float32, load bool) {
 	var c00, c01, c10, c11, c20, c21, c30, c31 float32
-	if load {
+	switch {
+	case load:
 		c00, c01 = c[0], c[1]
 		c10, c11 = c[ldc], c[ldc+1]
 		c20, c21 = c[2*ldc], c[2*ldc+1]
 		c30, c31 = c[3*ldc], c[3*ldc+1]
+	case init != nil:
+		c00, c01 = init[0], init[1]
+		c10, c11, c20, c21, c30, c31 = c00, c01, c00, c01, c00, c01
 	}
 	// Gather the A panel first so the loop below reads both operands
 	// sequentially, with one bounds check per step.

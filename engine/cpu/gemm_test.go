@@ -71,15 +71,23 @@ func TestGemmKernelsMatchFloat64(t *testing.T) {
 					for i := range c {
 						c[i] = float32(math.NaN())
 					}
-					withKernel(kern, func() { gemm(m, n, k, av, bv, c, n, false) })
+					withKernel(kern, func() { gemm(m, n, k, av, bv, nil, c, n, false) })
 					assertClose(t, "C", c, want, tol)
 					// Accumulate: adds to what is there.
 					for i := range c {
 						c[i] = 1
 						want[i]++
 					}
-					withKernel(kern, func() { gemm(m, n, k, av, bv, c, n, true) })
+					withKernel(kern, func() { gemm(m, n, k, av, bv, nil, c, n, true) })
 					assertClose(t, "C+AB", c, want, tol)
+					// A bias: every row starts from it, C is overwritten.
+					bias := randSlice(rng, n, 1)
+					for i := range c {
+						c[i] = float32(math.NaN())
+						want[i] += float64(bias[i%n]) - 1
+					}
+					withKernel(kern, func() { gemm(m, n, k, av, bv, bias, c, n, false) })
+					assertClose(t, "bias+AB", c, want, tol)
 				})
 			}
 		}
@@ -96,7 +104,7 @@ func TestGemmRespectsLeadingDimension(t *testing.T) {
 		for i := range c {
 			c[i] = 7
 		}
-		withKernel(kern, func() { gemm(m, n, k, rowMajor(a, k), transposedOf(b, k), c[3:], ldc, false) })
+		withKernel(kern, func() { gemm(m, n, k, rowMajor(a, k), transposedOf(b, k), nil, c[3:], ldc, false) })
 		want := refGemm(rowMajor(a, k), transposedOf(b, k), m, n, k)
 		for i := range m {
 			for j := range ldc {
@@ -122,10 +130,10 @@ func TestGemmKernelsAgree(t *testing.T) {
 	m, n, k := 100, 3072, 768
 	a, b := randSlice(rng, m*k, 1), randSlice(rng, n*k, 0.05)
 	ref := make([]float32, m*n)
-	withKernel(genericKernel, func() { gemm(m, n, k, rowMajor(a, k), transposedOf(b, k), ref, n, false) })
+	withKernel(genericKernel, func() { gemm(m, n, k, rowMajor(a, k), transposedOf(b, k), nil, ref, n, false) })
 	for _, kern := range availableKernels() {
 		got := make([]float32, m*n)
-		withKernel(kern, func() { gemm(m, n, k, rowMajor(a, k), transposedOf(b, k), got, n, false) })
+		withKernel(kern, func() { gemm(m, n, k, rowMajor(a, k), transposedOf(b, k), nil, got, n, false) })
 		for i := range got {
 			if d := math.Abs(float64(got[i] - ref[i])); d > 1e-4*(1+math.Abs(float64(ref[i]))) {
 				t.Fatalf("%s: element %d = %g, portable kernel %g", kern.name, i, got[i], ref[i])
@@ -145,12 +153,12 @@ func TestGemmRowDoesNotDependOnRowCount(t *testing.T) {
 			a, b := randSlice(rng, full*k, 1), randSlice(rng, k*n, 1)
 			av, bv := form.views(a, b, full, n, k)
 			want := make([]float32, full*n)
-			withKernel(kern, func() { gemm(full, n, k, av, bv, want, n, false) })
+			withKernel(kern, func() { gemm(full, n, k, av, bv, nil, want, n, false) })
 			for _, rows := range []int{1, 2, 5, 13, 40} {
 				// The first rows of the same matrix: a row-major A keeps its
 				// stride; a transposed A keeps its leading dimension.
 				got := make([]float32, rows*n)
-				withKernel(kern, func() { gemm(rows, n, k, av, bv, got, n, false) })
+				withKernel(kern, func() { gemm(rows, n, k, av, bv, nil, got, n, false) })
 				for i := range got {
 					if got[i] != want[i] {
 						t.Fatalf("%s/%s rows=%d: element %d = %g, with %d rows %g", kern.name, form.name, rows, i, got[i], full, want[i])
@@ -162,14 +170,19 @@ func TestGemmRowDoesNotDependOnRowCount(t *testing.T) {
 }
 
 func TestGemmWithNoDepth(t *testing.T) {
-	// An empty sum is zero: k = 0 clears C, or leaves it when accumulating.
+	// An empty sum is zero: k = 0 sets C to zero (or the bias), or leaves
+	// it when accumulating.
 	c := []float32{1, 2, 3, 4, 5, 6}
-	gemm(2, 2, 0, rowMajor(nil, 0), rowMajor(nil, 2), c, 3, true)
+	gemm(2, 2, 0, rowMajor(nil, 0), rowMajor(nil, 2), nil, c, 3, true)
 	if c[0] != 1 || c[4] != 5 {
 		t.Fatalf("accumulating an empty product changed C: %v", c)
 	}
-	gemm(2, 2, 0, rowMajor(nil, 0), rowMajor(nil, 2), c, 3, false)
+	gemm(2, 2, 0, rowMajor(nil, 0), rowMajor(nil, 2), nil, c, 3, false)
 	if want := []float32{0, 0, 3, 0, 0, 6}; !slices.Equal(c, want) {
 		t.Fatalf("empty product: C = %v, want %v", c, want)
+	}
+	gemm(2, 2, 0, rowMajor(nil, 0), rowMajor(nil, 2), []float32{7, 8}, c, 3, false)
+	if want := []float32{7, 8, 3, 7, 8, 6}; !slices.Equal(c, want) {
+		t.Fatalf("empty product with a bias: C = %v, want %v", c, want)
 	}
 }

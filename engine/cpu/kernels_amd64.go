@@ -35,17 +35,25 @@ func availableKernels() []*microKernel {
 func bestKernel() *microKernel { return availableKernels()[0] }
 
 //go:noescape
-func gemmTileAVX512(kc int, a *float32, ars, aps int, b, c *float32, ldc int, load bool)
+func gemmTileAVX512(kc int, a *float32, ars, aps int, b, c *float32, ldc int, init *float32, load bool)
 
 //go:noescape
-func gemmTileAVX2(kc int, a *float32, ars, aps int, b, c *float32, ldc int, load bool)
+func gemmTileAVX2(kc int, a *float32, ars, aps int, b, c *float32, ldc int, init *float32, load bool)
 
-func avx512Tile(kc int, a []float32, ars, aps int, b []float32, c []float32, ldc int, load bool) {
-	gemmTileAVX512(kc, unsafe.SliceData(a), ars, aps, unsafe.SliceData(b), unsafe.SliceData(c), ldc, load)
+func avx512Tile(kc int, a []float32, ars, aps int, b []float32, c []float32, ldc int, init []float32, load bool) {
+	gemmTileAVX512(kc, unsafe.SliceData(a), ars, aps, unsafe.SliceData(b), unsafe.SliceData(c), ldc, initRow(init, 32), load)
 }
 
-func avx2Tile(kc int, a []float32, ars, aps int, b []float32, c []float32, ldc int, load bool) {
-	gemmTileAVX2(kc, unsafe.SliceData(a), ars, aps, unsafe.SliceData(b), unsafe.SliceData(c), ldc, load)
+func avx2Tile(kc int, a []float32, ars, aps int, b []float32, c []float32, ldc int, init []float32, load bool) {
+	gemmTileAVX2(kc, unsafe.SliceData(a), ars, aps, unsafe.SliceData(b), unsafe.SliceData(c), ldc, initRow(init, 16), load)
+}
+
+// initRow is the address of the nr starting values, nil for none.
+func initRow(init []float32, nr int) *float32 {
+	if init == nil {
+		return nil
+	}
+	return unsafe.SliceData(init[:nr])
 }
 
 //go:noescape

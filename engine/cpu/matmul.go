@@ -25,10 +25,10 @@ func Transpose(dst, src []float32, rows, cols int) {
 // [outDim] may be nil. Each output row depends only on its own input row,
 // bit for bit (see gemm.go).
 func MatmulForward(out, inp, weight, bias []float32, rows, inDim, outDim int) {
-	gemm(rows, outDim, inDim, rowMajor(inp, inDim), transposedOf(weight, inDim), out, outDim, false)
 	if bias != nil {
-		addRowVector(out[:rows*outDim], bias[:outDim])
+		bias = bias[:outDim]
 	}
+	gemm(rows, outDim, inDim, rowMajor(inp, inDim), transposedOf(weight, inDim), bias, out, outDim, false)
 }
 
 // MatmulBackward is the backward pass of MatmulForward. It adds
@@ -41,25 +41,15 @@ func MatmulBackward(dinp, dweight, dbias, dout, inp, weight []float32, rows, inD
 	}
 	dout = dout[:rows*outDim]
 	if dinp != nil {
-		gemm(rows, inDim, outDim, rowMajor(dout, outDim), rowMajor(weight, inDim), dinp, inDim, true)
+		gemm(rows, inDim, outDim, rowMajor(dout, outDim), rowMajor(weight, inDim), nil, dinp, inDim, true)
 	}
 	if dweight != nil {
-		gemm(outDim, inDim, rows, transposedOf(dout, outDim), rowMajor(inp, inDim), dweight, inDim, true)
+		gemm(outDim, inDim, rows, transposedOf(dout, outDim), rowMajor(inp, inDim), nil, dweight, inDim, true)
 	}
 	if dbias != nil {
 		dbias = dbias[:outDim]
 		for r := range rows {
-			addTo(dbias, dout[r*outDim:r*outDim+outDim])
+			vec.axpy(dbias, dout[r*outDim:r*outDim+outDim], 1)
 		}
 	}
 }
-
-// addRowVector adds v to every len(v)-long row of x.
-func addRowVector(x, v []float32) {
-	for r := 0; r+len(v) <= len(x); r += len(v) {
-		addTo(x[r:r+len(v)], v)
-	}
-}
-
-// addTo adds x to y elementwise.
-func addTo(y, x []float32) { vec.axpy(y, x, 1) }
