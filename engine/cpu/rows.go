@@ -3,7 +3,8 @@ package cpu
 // The row operations move whole rows between buffers: they are the host
 // loops of a model (embedding lookups, picking the end-of-text rows,
 // cutting images into patches) written once, over explicit shapes, so that
-// a device backend can do the same on its side of the seam.
+// a device backend can do the same on its side of the seam. Rows are short
+// and many, so each is one vector call (vec), in the calling goroutine.
 
 // GatherRows copies row rows[i] of src to row i of dst, for i < len(rows);
 // rows are dim wide.
@@ -17,7 +18,7 @@ func GatherRows(dst, src []float32, rows []int32, dim int) {
 // len(rows), in order of i; repeated rows sum.
 func ScatterAddRows(dst, src []float32, rows []int32, dim int) {
 	for i, r := range rows {
-		Accumulate(dst[int(r)*dim:(int(r)+1)*dim], src[i*dim:(i+1)*dim])
+		vec.axpy(dst[int(r)*dim:(int(r)+1)*dim], src[i*dim:(i+1)*dim], 1)
 	}
 }
 
@@ -34,7 +35,7 @@ func EmbedTokensForward(out []float32, ids []int32, table, pos, ctx []float32, s
 				id := int(ids[s*T+t])
 				emb = table[id*dim : (id+1)*dim]
 			}
-			Add(out[(s*T+t)*dim:(s*T+t+1)*dim], emb, pos[t*dim:(t+1)*dim])
+			vec.add(out[(s*T+t)*dim:(s*T+t+1)*dim], emb, pos[t*dim:(t+1)*dim])
 		}
 	}
 }
@@ -42,7 +43,7 @@ func EmbedTokensForward(out []float32, ids []int32, table, pos, ctx []float32, s
 // EmbedTokensBackward adds Σ_s dout[s,1+j] to dctx[j] for j < nCtx.
 func EmbedTokensBackward(dctx, dout []float32, seqs, T, dim, nCtx int) {
 	for s := range seqs {
-		Accumulate(dctx[:nCtx*dim], dout[(s*T+1)*dim:(s*T+1+nCtx)*dim])
+		vec.axpy(dctx[:nCtx*dim], dout[(s*T+1)*dim:(s*T+1+nCtx)*dim], 1)
 	}
 }
 
@@ -75,8 +76,8 @@ func EmbedPatchesForward(out, patches, class, pos, extra []float32, batch, P, nE
 	T := 1 + P + nExtra
 	for b := range batch {
 		seq := out[b*T*dim : (b+1)*T*dim]
-		Add(seq[:dim], class[:dim], pos[:dim])
-		Add(seq[dim:(1+P)*dim], patches[b*P*dim:(b+1)*P*dim], pos[dim:(1+P)*dim])
+		vec.add(seq[:dim], class[:dim], pos[:dim])
+		vec.add(seq[dim:(1+P)*dim], patches[b*P*dim:(b+1)*P*dim], pos[dim:(1+P)*dim])
 		copy(seq[(1+P)*dim:], extra[:nExtra*dim])
 	}
 }
@@ -85,6 +86,6 @@ func EmbedPatchesForward(out, patches, class, pos, extra []float32, batch, P, nE
 func EmbedPatchesBackward(dextra, dout []float32, batch, P, nExtra, dim int) {
 	T := 1 + P + nExtra
 	for b := range batch {
-		Accumulate(dextra[:nExtra*dim], dout[(b*T+1+P)*dim:(b+1)*T*dim])
+		vec.axpy(dextra[:nExtra*dim], dout[(b*T+1+P)*dim:(b+1)*T*dim], 1)
 	}
 }
