@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/fomo-grid/grid/internal/study"
 )
@@ -15,6 +16,7 @@ type gridFile struct {
 	name, out, model, dataRoot string
 	backend                    string
 	workers, retries           int
+	jobTimeout                 time.Duration
 	defaults                   settings
 	slurm                      Slurm
 	experiments                []*experiment
@@ -160,6 +162,20 @@ func (s scope) str(v any) (string, error) {
 		return x, nil
 	}
 	return "", s.errorf("expected a string, got %s", describe(v))
+}
+
+// duration reads a positive duration written as Go spells one: "90m", "2h",
+// "1h30m".
+func (s scope) duration(v any) (time.Duration, error) {
+	text, err := s.str(v)
+	if err != nil {
+		return 0, err
+	}
+	d, err := time.ParseDuration(text)
+	if err != nil || d <= 0 {
+		return 0, s.errorf("bad duration %q: write a positive number with a unit, e.g. \"90m\" or \"2h\"", text)
+	}
+	return d, nil
 }
 
 func (s scope) integer(v any, least int64) (int, error) {
@@ -406,8 +422,10 @@ func (d *decoder) decodeGrid(s scope, v any, f *gridFile) error {
 			if err == nil && !backendRE.MatchString(f.backend) {
 				err = ks.errorf("bad backend %q: a backend name such as \"auto\", \"cpu\" or \"cuda\"", f.backend)
 			}
+		case "job_timeout":
+			f.jobTimeout, err = ks.duration(t[k])
 		default:
-			err = ks.errorf("unknown key (known: name, out, model, data_root, workers, retries, backend)")
+			err = ks.errorf("unknown key (known: name, out, model, data_root, workers, retries, backend, job_timeout)")
 		}
 		if err != nil {
 			return err

@@ -28,6 +28,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/BurntSushi/toml"
 )
@@ -46,6 +47,10 @@ type Grid struct {
 	// the same job gives the same numbers on every backend, up to
 	// rounding.
 	Backend string
+	// JobTimeout bounds one attempt of a job ([grid] job_timeout, e.g.
+	// "2h"); zero leaves it to the orchestrator, which derives a limit
+	// from the measured step time.
+	JobTimeout time.Duration
 
 	File string // the path the grid was loaded from, as given
 	Dir  string // the directory of File: paths in the file are relative to it
@@ -56,6 +61,8 @@ type Grid struct {
 	Jobs []Job
 
 	byID map[string]int
+	// lines locate keys for KeyError.
+	lines keyLines
 }
 
 // Load reads and expands the grid file at path.
@@ -86,18 +93,20 @@ func Parse(filename string, src []byte) (*Grid, error) {
 		return nil, err
 	}
 	g := &Grid{
-		Name:     f.name,
-		Out:      f.out,
-		Model:    f.model,
-		DataRoot: f.dataRoot,
-		Workers:  f.workers,
-		Retries:  f.retries,
-		Slurm:    f.slurm,
-		Backend:  f.backend,
-		File:     filename,
-		Dir:      filepath.Dir(filename),
-		Jobs:     expand(f),
-		byID:     map[string]int{},
+		Name:       f.name,
+		Out:        f.out,
+		Model:      f.model,
+		DataRoot:   f.dataRoot,
+		Workers:    f.workers,
+		Retries:    f.retries,
+		JobTimeout: f.jobTimeout,
+		Slurm:      f.slurm,
+		Backend:    f.backend,
+		File:       filename,
+		Dir:        filepath.Dir(filename),
+		Jobs:       expand(f),
+		byID:       map[string]int{},
+		lines:      d.lines,
 	}
 	for _, e := range f.experiments {
 		g.Experiments = append(g.Experiments, e.name)
