@@ -385,7 +385,7 @@ func TestResetRunningOnlyTouchesTheGrid(t *testing.T) {
 	if err := db.CompleteJob("c", Completion{}); err != nil {
 		t.Fatal(err)
 	}
-	n, err := db.ResetRunning(g1)
+	n, err := db.ResetRunning(g1, "interrupted: the orchestrator stopped")
 	if err != nil || n != 2 {
 		t.Fatalf("ResetRunning = %d, %v; want 2", n, err)
 	}

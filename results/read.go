@@ -40,6 +40,7 @@ type Job struct {
 	Finished    *time.Time // end of the latest attempt, done or failed
 	Error       string     // why the latest attempt failed; empty once done
 	Worker      string     // who ran the latest attempt
+	Heartbeat   *time.Time // when the latest attempt's worker last reported
 	// HarmonicMean is the stored H of the base2new cell an eval job on the
 	// new classes completed; nil for every other job.
 	HarmonicMean *float64
@@ -119,15 +120,15 @@ func scanGrid(row scanner) (Grid, error) {
 	return g, nil
 }
 
-const jobColumns = `j.id, j.name, j.kind, j.config, j.labels, j.state, j.attempts, j.created_at, j.started_at, j.finished_at, j.error, j.worker, j.harmonic_mean`
+const jobColumns = `j.id, j.name, j.kind, j.config, j.labels, j.state, j.attempts, j.created_at, j.started_at, j.finished_at, j.error, j.worker, j.harmonic_mean, j.heartbeat_at`
 
 func scanJob(row scanner, extra ...any) (Job, error) {
 	var j Job
 	var config, labels, created string
-	var started, finished, errText, worker sql.NullString
+	var started, finished, errText, worker, heartbeat sql.NullString
 	var hm sql.NullFloat64
 	dest := append([]any{&j.ID, &j.Name, &j.Kind, &config, &labels, &j.State, &j.Attempts, &created,
-		&started, &finished, &errText, &worker, &hm}, extra...)
+		&started, &finished, &errText, &worker, &hm, &heartbeat}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return Job{}, err
 	}
@@ -147,6 +148,9 @@ func scanJob(row scanner, extra ...any) (Job, error) {
 	}
 	if j.Finished, err = parseNullTime(finished); err != nil {
 		return Job{}, fmt.Errorf("job %s finished_at: %w", j.ID, err)
+	}
+	if j.Heartbeat, err = parseNullTime(heartbeat); err != nil {
+		return Job{}, fmt.Errorf("job %s heartbeat_at: %w", j.ID, err)
 	}
 	return j, nil
 }

@@ -102,4 +102,12 @@ CREATE TABLE shards (
 	merged_at TEXT NOT NULL
 );
 `,
+	// 4: when a running job's worker last reported (a progress event or a
+	// heartbeat), so that `grid status` can show a job that went quiet; and
+	// a digest of the job list a grid was last recorded with, so that a
+	// grid run again unchanged skips recording 200,000 jobs anew.
+	`
+ALTER TABLE jobs ADD COLUMN heartbeat_at TEXT;
+ALTER TABLE grids ADD COLUMN jobs_digest TEXT;
+`,
 }

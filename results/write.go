@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/fomo-grid/grid/internal/study"
@@ -123,75 +125,200 @@ func (db *DB) SyncJobs(gridID int64, jobs []JobSpec) (int, error) {
 	if exists == 0 {
 		return 0, fmt.Errorf("results: grid %d: %w", gridID, ErrNotFound)
 	}
-
-	now := formatTime(time.Now())
-	added := 0
-	for _, j := range jobs {
-		labels := labelsOrEmpty(j.Labels)
-		res, err := tx.Exec(`
-			INSERT INTO jobs (id, name, kind, config, labels, state, attempts, created_at)
-			VALUES (?, ?, ?, ?, ?, 'pending', 0, ?)
-			ON CONFLICT (id) DO NOTHING`,
-			j.ID, j.Name, j.Kind, string(j.Config), labels, now)
-		if err != nil {
-			return 0, fmt.Errorf("results: job %s (%s): %w", j.ID, j.Name, err)
-		}
-		if n, _ := res.RowsAffected(); n == 1 {
-			added++
-			continue
-		}
-		var kind study.Kind
-		if err := tx.QueryRow(`SELECT kind FROM jobs WHERE id = ?`, j.ID).Scan(&kind); err != nil {
-			return 0, fmt.Errorf("results: job %s (%s): %w", j.ID, j.Name, err)
-		}
-		if kind != j.Kind {
-			return 0, fmt.Errorf("results: job %s (%s) is stored as a %s job, not %s", j.ID, j.Name, kind, j.Kind)
-		}
-		if _, err := tx.Exec(`UPDATE jobs SET name = ?, labels = ? WHERE id = ?`, j.Name, labels, j.ID); err != nil {
-			return 0, fmt.Errorf("results: job %s (%s): %w", j.ID, j.Name, err)
-		}
-	}
-
-	ids := make([]string, 0, len(jobs))
-	for pos, j := range jobs {
-		ids = append(ids, j.ID)
-		for _, dep := range j.Deps {
-			if !seen[dep] {
-				var n int
-				if err := tx.QueryRow(`SELECT count(*) FROM jobs WHERE id = ?`, dep).Scan(&n); err != nil {
-					return 0, fmt.Errorf("results: job %s (%s): %w", j.ID, j.Name, err)
-				}
-				if n == 0 {
-					return 0, fmt.Errorf("results: job %s (%s) depends on %s, which is neither in the grid nor stored", j.ID, j.Name, dep)
-				}
-			}
-			if _, err := tx.Exec(`INSERT INTO job_deps (job_id, dep_id) VALUES (?, ?) ON CONFLICT DO NOTHING`, j.ID, dep); err != nil {
-				return 0, fmt.Errorf("results: job %s (%s) dependency %s: %w", j.ID, j.Name, dep, err)
-			}
-		}
-		experiments, err := json.Marshal(nonNil(j.Experiments))
-		if err != nil {
-			return 0, err
-		}
-		if _, err := tx.Exec(`
-			INSERT INTO grid_jobs (grid_id, job_id, experiments, position) VALUES (?, ?, ?, ?)
-			ON CONFLICT (grid_id, job_id) DO UPDATE SET experiments = excluded.experiments, position = excluded.position`,
-			gridID, j.ID, string(experiments), pos); err != nil {
-			return 0, fmt.Errorf("results: job %s (%s): link to grid: %w", j.ID, j.Name, err)
-		}
-	}
-	idList, err := json.Marshal(ids)
+	sorted := byID(jobs)
+	added, err := storeJobs(tx, sorted)
 	if err != nil {
 		return 0, err
 	}
-	if _, err := tx.Exec(`DELETE FROM grid_jobs WHERE grid_id = ? AND job_id NOT IN (SELECT value FROM json_each(?))`,
-		gridID, string(idList)); err != nil {
-		return 0, fmt.Errorf("results: sync jobs: unlink removed jobs: %w", err)
+	if err := storeDeps(tx, sorted, seen); err != nil {
+		return 0, err
+	}
+	if err := linkJobs(tx, gridID, jobs, sorted, seen); err != nil {
+		return 0, err
+	}
+	// Names and labels of jobs shared with other grids may have changed:
+	// those grids record theirs again next time (see SetJobsDigest).
+	if _, err := tx.Exec(`UPDATE grids SET jobs_digest = NULL WHERE id <> ?`, gridID); err != nil {
+		return 0, fmt.Errorf("results: sync jobs: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return 0, fmt.Errorf("results: sync jobs: %w", err)
 	}
 	return added, nil
+}
+
+// storedJob is what SyncJobs compares of a job already stored.
+type storedJob struct{ kind, name, labels string }
+
+// storeJobs inserts the jobs not stored yet as pending and refreshes the
+// name and labels of stored ones where they changed; it returns how many
+// were inserted. Stored rows are read in one pass, so a grid run again
+// costs one scan and the few writes that differ, not a query per job.
+func storeJobs(tx *sql.Tx, jobs []*JobSpec) (int, error) {
+	stored := map[string]storedJob{}
+	rows, err := tx.Query(`SELECT id, kind, name, labels FROM jobs`)
+	if err != nil {
+		return 0, fmt.Errorf("results: sync jobs: %w", err)
+	}
+	for rows.Next() {
+		var id string
+		var s storedJob
+		if err := rows.Scan(&id, &s.kind, &s.name, &s.labels); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("results: sync jobs: %w", err)
+		}
+		stored[id] = s
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("results: sync jobs: %w", err)
+	}
+	insert := newInserter(tx, `INSERT INTO jobs (id, name, kind, config, labels, created_at) VALUES`, 6, "")
+	update, err := tx.Prepare(`UPDATE jobs SET name = ?, labels = ? WHERE id = ?`)
+	if err != nil {
+		return 0, fmt.Errorf("results: sync jobs: %w", err)
+	}
+	defer update.Close()
+	now := formatTime(time.Now())
+	added := 0
+	for _, j := range jobs {
+		labels := labelsOrEmpty(j.Labels)
+		old, ok := stored[j.ID]
+		switch {
+		case !ok:
+			if err := insert.add(j.ID, j.Name, string(j.Kind), string(j.Config), labels, now); err != nil {
+				return 0, fmt.Errorf("results: job %s (%s): %w", j.ID, j.Name, err)
+			}
+			added++
+		case old.kind != string(j.Kind):
+			return 0, fmt.Errorf("results: job %s (%s) is stored as a %s job, not %s", j.ID, j.Name, old.kind, j.Kind)
+		case old.name != j.Name || old.labels != labels:
+			if _, err := update.Exec(j.Name, labels, j.ID); err != nil {
+				return 0, fmt.Errorf("results: job %s (%s): %w", j.ID, j.Name, err)
+			}
+		}
+	}
+	if err := insert.flush(); err != nil {
+		return 0, fmt.Errorf("results: sync jobs: %w", err)
+	}
+	return added, nil
+}
+
+// storeDeps records the jobs' dependencies that are not stored yet. A
+// dependency outside the list must be a stored job.
+func storeDeps(tx *sql.Tx, jobs []*JobSpec, listed map[string]bool) error {
+	type edge struct{ job, dep string }
+	have := map[edge]bool{}
+	rows, err := tx.Query(`SELECT job_id, dep_id FROM job_deps`)
+	if err != nil {
+		return fmt.Errorf("results: sync jobs: %w", err)
+	}
+	for rows.Next() {
+		var e edge
+		if err := rows.Scan(&e.job, &e.dep); err != nil {
+			rows.Close()
+			return fmt.Errorf("results: sync jobs: %w", err)
+		}
+		have[e] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("results: sync jobs: %w", err)
+	}
+	insert := newInserter(tx, `INSERT INTO job_deps (job_id, dep_id) VALUES`, 2, `ON CONFLICT DO NOTHING`)
+	for _, j := range jobs {
+		for _, dep := range j.Deps {
+			if have[edge{j.ID, dep}] {
+				continue
+			}
+			if !listed[dep] {
+				var n int
+				if err := tx.QueryRow(`SELECT count(*) FROM jobs WHERE id = ?`, dep).Scan(&n); err != nil {
+					return fmt.Errorf("results: job %s (%s): %w", j.ID, j.Name, err)
+				}
+				if n == 0 {
+					return fmt.Errorf("results: job %s (%s) depends on %s, which is neither in the grid nor stored", j.ID, j.Name, dep)
+				}
+			}
+			if err := insert.add(j.ID, dep); err != nil {
+				return fmt.Errorf("results: job %s (%s) dependency %s: %w", j.ID, j.Name, dep, err)
+			}
+		}
+	}
+	if err := insert.flush(); err != nil {
+		return fmt.Errorf("results: sync jobs: dependencies: %w", err)
+	}
+	return nil
+}
+
+// linkJobs makes the grid's links (grid_jobs) list exactly the jobs, in
+// their order, writing only links that are new or changed and unlinking
+// jobs no longer listed (their rows stay).
+func linkJobs(tx *sql.Tx, gridID int64, jobs []JobSpec, sorted []*JobSpec, listed map[string]bool) error {
+	type link struct {
+		experiments string
+		position    int
+	}
+	have := map[string]link{}
+	rows, err := tx.Query(`SELECT job_id, experiments, position FROM grid_jobs WHERE grid_id = ?`, gridID)
+	if err != nil {
+		return fmt.Errorf("results: sync jobs: %w", err)
+	}
+	for rows.Next() {
+		var id string
+		var l link
+		if err := rows.Scan(&id, &l.experiments, &l.position); err != nil {
+			rows.Close()
+			return fmt.Errorf("results: sync jobs: %w", err)
+		}
+		have[id] = l
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("results: sync jobs: %w", err)
+	}
+	upsert := newInserter(tx, `INSERT INTO grid_jobs (grid_id, job_id, experiments, position) VALUES`, 4,
+		`ON CONFLICT (grid_id, job_id) DO UPDATE SET experiments = excluded.experiments, position = excluded.position`)
+	positions := make(map[string]int, len(jobs))
+	for pos, j := range jobs {
+		positions[j.ID] = pos
+	}
+	for _, j := range sorted {
+		pos := positions[j.ID]
+		experiments, err := json.Marshal(nonNil(j.Experiments))
+		if err != nil {
+			return err
+		}
+		if l, ok := have[j.ID]; ok && l.position == pos && l.experiments == string(experiments) {
+			continue
+		}
+		if err := upsert.add(gridID, j.ID, string(experiments), pos); err != nil {
+			return fmt.Errorf("results: job %s (%s): link to grid: %w", j.ID, j.Name, err)
+		}
+	}
+	if err := upsert.flush(); err != nil {
+		return fmt.Errorf("results: sync jobs: links: %w", err)
+	}
+	for id := range have {
+		if listed[id] {
+			continue
+		}
+		if _, err := tx.Exec(`DELETE FROM grid_jobs WHERE grid_id = ? AND job_id = ?`, gridID, id); err != nil {
+			return fmt.Errorf("results: sync jobs: unlink removed job %s: %w", id, err)
+		}
+	}
+	return nil
+}
+
+// byID is the jobs in ID order: rows inserted in key order go to the end of
+// the index pages instead of to pages all over the file.
+func byID(jobs []JobSpec) []*JobSpec {
+	out := make([]*JobSpec, len(jobs))
+	for i := range jobs {
+		out[i] = &jobs[i]
+	}
+	slices.SortFunc(out, func(a, b *JobSpec) int { return strings.Compare(a.ID, b.ID) })
+	return out
 }
 
 func validateSpec(j JobSpec) error {
@@ -215,9 +342,11 @@ func validateSpec(j JobSpec) error {
 	return nil
 }
 
+// isJSONObject checks without decoding: valid JSON whose first token is
+// "{" (a grid of 200,000 jobs would spend seconds unmarshalling maps).
 func isJSONObject(raw json.RawMessage) bool {
-	var m map[string]json.RawMessage
-	return json.Unmarshal(raw, &m) == nil && m != nil
+	t := bytes.TrimLeft(raw, " \t\r\n")
+	return len(t) > 0 && t[0] == '{' && json.Valid(t)
 }
 
 // emptyJSON reports whether raw says "no labels": nothing, or null (a nil
@@ -239,6 +368,29 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return s
+}
+
+// SetJobsDigest records digest as describing the job list the grid was last
+// synced with (SyncJobs). A caller that computes the same digest for its
+// job list, while JobsDigest reports every job still linked, may skip
+// SyncJobs: nothing would change.
+func (db *DB) SetJobsDigest(gridID int64, digest string) error {
+	if _, err := db.sql.Exec(`UPDATE grids SET jobs_digest = ? WHERE id = ?`, digest, gridID); err != nil {
+		return fmt.Errorf("results: grid %d: %w", gridID, err)
+	}
+	return nil
+}
+
+// JobsDigest returns the digest SetJobsDigest last recorded for the grid
+// ("" when none, or when another grid's sync may have changed shared jobs
+// since) and how many jobs are linked to the grid now.
+func (db *DB) JobsDigest(gridID int64) (digest string, linked int, err error) {
+	var d sql.NullString
+	err = db.sql.QueryRow(`SELECT jobs_digest, (SELECT count(*) FROM grid_jobs WHERE grid_id = ?1) FROM grids WHERE id = ?1`, gridID).Scan(&d, &linked)
+	if err != nil {
+		return "", 0, fmt.Errorf("results: grid %d: %w", gridID, err)
+	}
+	return d.String, linked, nil
 }
 
 // StartAttempt marks a pending job running on worker and returns the number
@@ -264,9 +416,10 @@ func (db *DB) StartAttempt(id, worker string) (int, error) {
 		return 0, fmt.Errorf("results: cannot start job %s: it is %s, not pending", id, state)
 	}
 	attempt := attempts + 1
+	now := formatTime(time.Now())
 	if _, err := tx.Exec(`
-		UPDATE jobs SET state = 'running', attempts = ?, started_at = ?, finished_at = NULL, worker = ?
-		WHERE id = ?`, attempt, formatTime(time.Now()), nullIfEmpty(worker), id); err != nil {
+		UPDATE jobs SET state = 'running', attempts = ?, started_at = ?, heartbeat_at = ?, finished_at = NULL, worker = ?
+		WHERE id = ?`, attempt, now, now, nullIfEmpty(worker), id); err != nil {
 		return 0, fmt.Errorf("results: start job %s: %w", id, err)
 	}
 	if _, err := tx.Exec(`DELETE FROM metrics WHERE job_id = ? AND attempt >= ?`, id, attempt); err != nil {
@@ -418,19 +571,55 @@ func (db *DB) FailAttempt(id, reason string, final bool) error {
 }
 
 // ResetRunning puts the grid's jobs that are still marked running back to
-// pending and returns how many there were. Call it when an orchestrator
-// starts: such jobs were left behind by one that was killed. Their attempt
-// still counts (its partial metrics stay stored under its number), and the
-// error column says it was interrupted.
-func (db *DB) ResetRunning(gridID int64) (int, error) {
+// pending and returns how many there were. An orchestrator calls it when it
+// starts (such jobs were left behind by one that was killed) and when it
+// stops on a failure it cannot run past. Their attempt still counts (its
+// partial metrics stay stored under its number), and the error column says
+// why it ended: reason, then the attempt number.
+func (db *DB) ResetRunning(gridID int64, reason string) (int, error) {
 	res, err := db.sql.Exec(`
-		UPDATE jobs SET state = 'pending', error = 'interrupted: the orchestrator stopped during attempt ' || attempts
-		WHERE state = 'running' AND id IN (SELECT job_id FROM grid_jobs WHERE grid_id = ?)`, gridID)
+		UPDATE jobs SET state = 'pending', error = ? || ' (attempt ' || attempts || ')'
+		WHERE state = 'running' AND id IN (SELECT job_id FROM grid_jobs WHERE grid_id = ?)`, reason, gridID)
 	if err != nil {
 		return 0, fmt.Errorf("results: reset running jobs of grid %d: %w", gridID, err)
 	}
 	n, _ := res.RowsAffected()
 	return int(n), nil
+}
+
+// Redo puts jobs back to pending with their attempt count at zero, so that
+// the next run runs them again, whatever their state (a running job is
+// left alone: its run decides). Their results stay stored until the new
+// run replaces them, so a redo that fails loses nothing. All or none are
+// reset, in one transaction.
+func (db *DB) Redo(ids []string) error {
+	tx, err := db.sql.Begin()
+	if err != nil {
+		return fmt.Errorf("results: redo: %w", err)
+	}
+	defer tx.Rollback()
+	stmt, err := tx.Prepare(`UPDATE jobs SET state = 'pending', attempts = 0 WHERE id = ? AND state <> 'running'`)
+	if err != nil {
+		return fmt.Errorf("results: redo: %w", err)
+	}
+	defer stmt.Close()
+	for _, id := range ids {
+		if _, err := stmt.Exec(id); err != nil {
+			return fmt.Errorf("results: redo job %s: %w", id, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("results: redo: %w", err)
+	}
+	return nil
+}
+
+// Heartbeat records that a running job's worker reported at t.
+func (db *DB) Heartbeat(id string, t time.Time) error {
+	if _, err := db.sql.Exec(`UPDATE jobs SET heartbeat_at = ? WHERE id = ?`, formatTime(t), id); err != nil {
+		return fmt.Errorf("results: heartbeat of job %s: %w", id, err)
+	}
+	return nil
 }
 
 // ResetFailed puts the grid's failed jobs back to pending with their attempt

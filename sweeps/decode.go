@@ -20,6 +20,7 @@ type gridFile struct {
 	defaults                   settings
 	slurm                      Slurm
 	experiments                []*experiment
+	jobBound                   int // at least the number of jobs it expands to (checkSize)
 }
 
 // experiment is one validated [[experiment]] table.

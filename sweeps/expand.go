@@ -3,7 +3,6 @@ package sweeps
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"path"
 	"strings"
 
@@ -16,13 +15,8 @@ import (
 // canonical: equal configs get equal IDs whatever file, order or experiment
 // names produced them.
 func ConfigID(c Config) string {
-	b, err := json.Marshal(c)
-	if err != nil {
-		// Config holds only strings and finite numbers (the decoder rejects
-		// inf and NaN), which always encode.
-		panic("sweeps: encoding config: " + err.Error())
-	}
-	sum := sha256.Sum256(b)
+	var buf [512]byte
+	sum := sha256.Sum256(appendConfigJSON(buf[:0], c))
 	return hex.EncodeToString(sum[:8])
 }
 
@@ -33,11 +27,34 @@ type expander struct {
 	jobs   []Job
 	byID   map[string]int
 	trains map[string][]string // experiment name -> its train job IDs, in order
-	listed map[string]bool     // experiment name + "/" + train ID already in trains
+	listed map[listedKey]bool  // train IDs already in trains
+	// formatted caches label texts: a grid repeats each value many times.
+	formatted map[paramValue]string
+}
+
+type listedKey struct{ experiment, id string }
+
+type paramValue struct {
+	p int
+	v value
+}
+
+// label is the text of parameter p's value v, as labels and names show it.
+func (x *expander) label(p int, v value) string {
+	k := paramValue{p, v}
+	text, ok := x.formatted[k]
+	if !ok {
+		text = params[p].format(v)
+		x.formatted[k] = text
+	}
+	return text
 }
 
 func expand(f *gridFile) []Job {
-	x := &expander{file: f, byID: map[string]int{}, trains: map[string][]string{}, listed: map[string]bool{}}
+	// Sized from the bound checkSize found: growing a slice of 200,000
+	// jobs step by step copies it over and over.
+	x := &expander{file: f, jobs: make([]Job, 0, f.jobBound), byID: make(map[string]int, f.jobBound),
+		trains: map[string][]string{}, listed: map[listedKey]bool{}, formatted: map[paramValue]string{}}
 	// Every eval is added right after its train job is, or, for transfers,
 	// after all train jobs are: the list comes out in topological order.
 	for _, e := range f.experiments {
@@ -73,11 +90,17 @@ func (x *expander) add(j Job) string {
 		}
 	}
 	// Labels name config values, so two sources never disagree on a key.
-	for k, v := range j.Labels {
-		if old.Labels == nil {
-			old.Labels = map[string]string{}
+	// A job's labels map may be shared with its cell's other job (cell),
+	// so it is copied before it changes.
+	if len(j.Labels) > 0 {
+		merged := copyLabels(old.Labels)
+		if merged == nil {
+			merged = map[string]string{}
 		}
-		old.Labels[k] = v
+		for k, v := range j.Labels {
+			merged[k] = v
+		}
+		old.Labels = merged
 	}
 	return j.ID
 }
@@ -154,7 +177,7 @@ func (x *expander) cell(e *experiment, ds string, variant study.Variant, cell se
 			if labels == nil {
 				labels = map[string]string{}
 			}
-			labels[params[p].key] = params[p].format(cell[p])
+			labels[params[p].key] = x.label(p, cell[p])
 		}
 	}
 	if len(e.variants) > 0 {
@@ -167,15 +190,20 @@ func (x *expander) cell(e *experiment, ds string, variant study.Variant, cell se
 	if e.protocol == study.ProtocolBase2New {
 		classes = study.ClassesBase
 	}
+	// One experiments list for both jobs: add copies it before it grows
+	// (its capacity is its length), so sharing it is safe and saves an
+	// allocation per job.
+	experiments := []string{e.name}
+	stem := jobStem(e.name, ds, labels)
 	train := Job{
-		Name:        jobName(e.name, ds, labels, string(study.KindTrain)),
+		Name:        stem + string(study.KindTrain),
 		Config:      x.trainConfig(ds, classes, variant, cell),
-		Experiments: []string{e.name},
+		Experiments: experiments,
 		Labels:      labels,
 	}
 	id := x.add(train)
 	// Cells that an override collapses yield the same train job again.
-	if key := e.name + "/" + id; !x.listed[key] {
+	if key := (listedKey{e.name, id}); !x.listed[key] {
 		x.listed[key] = true
 		x.trains[e.name] = append(x.trains[e.name], id)
 	}
@@ -183,11 +211,11 @@ func (x *expander) cell(e *experiment, ds string, variant study.Variant, cell se
 		return
 	}
 	x.add(Job{
-		Name:        jobName(e.name, ds, labels, string(study.ClassesNew)),
+		Name:        stem + string(study.ClassesNew),
 		Config:      evalConfig(train.Config, ds, study.ClassesNew, variant, id),
 		Deps:        []string{id},
-		Experiments: []string{e.name},
-		Labels:      copyLabels(labels),
+		Experiments: experiments,
+		Labels:      labels, // shared: add copies before it changes a job's labels
 	})
 }
 
@@ -290,6 +318,11 @@ func evalConfig(train Config, ds string, classes study.Classes, variant study.Va
 // canonical parameter order then variant; the cell part is left out when
 // there are no labels.
 func jobName(experiment, ds string, labels map[string]string, last string) string {
+	return jobStem(experiment, ds, labels) + last
+}
+
+// jobStem is jobName without its last part, ending in "/".
+func jobStem(experiment, ds string, labels map[string]string) string {
 	parts := []string{experiment, ds}
 	var cell []string
 	for _, p := range params {
@@ -303,7 +336,7 @@ func jobName(experiment, ds string, labels map[string]string, last string) strin
 	if len(cell) > 0 {
 		parts = append(parts, strings.Join(cell, ","))
 	}
-	return strings.Join(append(parts, last), "/")
+	return strings.Join(parts, "/") + "/"
 }
 
 func copyLabels(labels map[string]string) map[string]string {

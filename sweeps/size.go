@@ -13,6 +13,7 @@ var MaxJobs = 2_000_000
 // so the bound is an upper one: the file really expands to at most that.
 func (f *gridFile) checkSize() error {
 	total := 0
+	defer func() { f.jobBound = total }()
 	trains := map[string]int{}
 	for _, e := range f.experiments {
 		if e.protocol == study.ProtocolTransfer {
