@@ -37,7 +37,7 @@ test: vet
 # there as a regression case that every `go test` runs.
 FUZZTIME ?= 3s
 FUZZ := sweeps:FuzzParse engine/tokenizer:FuzzEncode engine/tokenizer:FuzzLoad \
-	engine/safetensors:FuzzRead engine/torchscript:FuzzUnpickle engine/torchscript:FuzzArchive
+	engine/safetensors:FuzzRead engine/torchscript:FuzzUnpickle engine/torchscript:FuzzArchive sweeps:FuzzConfigJSON
 
 fuzz:
 	@set -e; for t in $(FUZZ); do \

@@ -422,7 +422,7 @@ func TestMissingModelDirectoryFailsBeforeAnyJob(t *testing.T) {
 	}
 	defer s.Close()
 	_, err = s.Run(context.Background(), Options{Workers: 1, WorkerCommand: workerCommand})
-	if err == nil || !strings.Contains(err.Error(), "grid.toml: [grid] model") {
+	if err == nil || !strings.Contains(err.Error(), "grid.toml:4: grid.model: stat") {
 		t.Fatalf("run with a missing model directory: %v", err)
 	}
 	if len(calls(t, dir)) != 0 {

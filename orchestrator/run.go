@@ -2,20 +2,13 @@ package orchestrator
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"sync"
-	"time"
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/fomo-grid/grid/internal/study"
 	"github.com/fomo-grid/grid/results"
 	"github.com/fomo-grid/grid/sweeps"
 	"github.com/fomo-grid/grid/worker"
@@ -36,6 +29,12 @@ type Options struct {
 	// Owner names this process in the claims it takes, for `grid status`
 	// and logs ("slurm 1234_5"); "" is "grid run".
 	Owner string
+	// Redo names done jobs to run again, with everything downstream of
+	// them: job IDs (or unique prefixes), job names, or "stale" for every
+	// job `grid plan` calls stale (redo.go).
+	Redo []string
+	// Liveness tunes heartbeats and time limits; zero values are defaults.
+	Liveness Liveness
 }
 
 // Summary is the outcome of a run.
@@ -67,44 +66,71 @@ func (s Summary) Err() error {
 	return nil
 }
 
-// flushEvery bounds how many progress events are held before they are written.
-const flushEvery = 64
-
 // Run runs every job of the grid that is not done, respecting dependencies,
 // on opts.Workers worker processes. Cancelling ctx stops running jobs and
-// leaves them pending for the next run. It first merges the shards that
+// leaves them pending for the next run. Before its first write it checks
+// the grid's inputs (Check) and takes the run directory's lock, so that a
+// bad grid or a second runner changes nothing. It merges the shards that
 // SLURM array tasks published, and skips jobs that another process (an
-// array task, or a run on another host) has claimed.
+// array task, or a run on another host) has claimed. A failed write (a full
+// disk) stops it with the reason and leaves the database as an interrupt
+// does; running it again once the cause is fixed goes on.
 func (s *Session) Run(ctx context.Context, opts Options) (Summary, error) {
-	if err := s.CheckPaths(); err != nil {
+	opts = s.withDefaults(opts)
+	redo, err := s.resolveRedo(opts.Redo)
+	if err != nil {
+		return Summary{}, err
+	}
+	first, err := s.preflight(ctx, opts)
+	if err != nil {
 		return Summary{}, err
 	}
 	unlock, err := lockRunDir(s.RunDir)
 	if err != nil {
+		first.Kill()
 		return Summary{}, err
 	}
 	defer unlock()
-	if _, err := s.MergeShards(); err != nil {
-		return Summary{}, err
-	}
-	// A previous orchestrator that was killed left its jobs running; and a
-	// new run gives failed jobs a fresh set of attempts.
-	if _, err := s.DB.ResetRunning(s.GridID); err != nil {
-		return Summary{}, err
-	}
-	if _, err := s.DB.ResetFailed(s.GridID); err != nil {
+	st, err := s.prepareRun(redo)
+	if err != nil {
+		first.Kill()
 		return Summary{}, err
 	}
 	claims, err := newClaimLog(s.RunDir, "grid run")
 	if err != nil {
+		first.Kill()
 		return Summary{}, err
 	}
-	r := &runner{s: s, opts: s.withDefaults(opts), claims: claims, databaseDecides: true}
-	st, err := s.newSchedule(s.Grid.Jobs, nil)
-	if err != nil {
-		return Summary{}, err
-	}
+	r := &runner{s: s, opts: opts, claims: claims, databaseDecides: true, first: first, reserve: true}
 	return r.run(ctx, st)
+}
+
+// prepareRun makes the run's first writes, under the lock: the reserve
+// (failure.go), the database, the shards' results, the reset of jobs a
+// killed run left running and of failed jobs, the jobs to redo. It
+// returns the schedule.
+func (s *Session) prepareRun(redo redoRequest) (*schedule, error) {
+	if err := makeReserve(s.RunDir); err != nil {
+		return nil, err
+	}
+	if err := s.Record(); err != nil {
+		return nil, err
+	}
+	if _, err := s.MergeShards(); err != nil {
+		return nil, err
+	}
+	// A previous orchestrator that was killed left its jobs running; and a
+	// new run gives failed jobs a fresh set of attempts.
+	if _, err := s.DB.ResetRunning(s.GridID, "interrupted: the orchestrator stopped"); err != nil {
+		return nil, err
+	}
+	if _, err := s.DB.ResetFailed(s.GridID); err != nil {
+		return nil, err
+	}
+	if err := s.redo(redo); err != nil {
+		return nil, err
+	}
+	return s.newSchedule(s.Grid.Jobs, nil)
 }
 
 // withDefaults fills in what opts leaves to the grid file.
@@ -124,6 +150,7 @@ func (s *Session) withDefaults(opts Options) Options {
 	if opts.Display == nil {
 		opts.Display = nopDisplay{}
 	}
+	opts.Liveness = opts.Liveness.withDefaults()
 	return opts
 }
 
@@ -145,6 +172,14 @@ type runner struct {
 	published   func() error
 	publishedMu sync.Mutex
 	mergeMu     sync.Mutex
+
+	// first is a worker already started (by the input check), for the
+	// first slot; nil if none.
+	first *worker.Client
+	// reserve is set when the run made the run directory's reserve, to
+	// be freed when a failed write stops the run.
+	reserve bool
+	evals   evalTimes
 }
 
 type outcome struct {
@@ -152,7 +187,8 @@ type outcome struct {
 	err error
 }
 
-// run hands ready jobs to opts.Workers slots until none is left.
+// run hands ready jobs to opts.Workers slots until none is left, or until a
+// failure stops the run (stopsRun), which it then returns.
 func (r *runner) run(ctx context.Context, st *schedule) (Summary, error) {
 	disp := r.opts.Display
 	sum := Summary{Total: len(st.order), Skipped: st.done}
@@ -161,24 +197,21 @@ func (r *runner) run(ctx context.Context, st *schedule) (Summary, error) {
 
 	ready := make(chan sweeps.Job)
 	finished := make(chan outcome)
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	runCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	var wg sync.WaitGroup
 	for i := 0; i < r.opts.Workers; i++ {
 		wg.Add(1)
 		go func(slot int) {
 			defer wg.Done()
-			name := fmt.Sprintf("w%d", slot)
-			if r.opts.Owner != "" {
-				name = r.opts.Owner + " " + name
-			}
-			w := &workerSlot{name: name, opts: r.opts}
+			w := r.slot(slot)
 			defer w.close()
 			for job := range ready {
 				finished <- outcome{job, r.runJob(runCtx, w, job)}
 			}
 		}(i)
 	}
+	var stopped error
 	running := 0
 	for {
 		for running < r.opts.Workers && runCtx.Err() == nil {
@@ -193,7 +226,12 @@ func (r *runner) run(ctx context.Context, st *schedule) (Summary, error) {
 			break
 		}
 		running--
-		st.record(<-finished, runCtx.Err() != nil, &sum)
+		o := <-finished
+		if stopsRun(o.err) && stopped == nil {
+			stopped = o.err
+			cancel(o.err) // the other jobs go back to pending
+		}
+		st.record(o, runCtx.Err() != nil, &sum)
 	}
 	close(ready)
 	wg.Wait()
@@ -202,7 +240,38 @@ func (r *runner) run(ctx context.Context, st *schedule) (Summary, error) {
 		sum.Interrupted = true
 	}
 	disp.Summary(sum)
+	if stopped != nil {
+		return sum, r.stop(stopped)
+	}
 	return sum, nil
+}
+
+// slot makes worker slot i; the first gets the worker the input check
+// started.
+func (r *runner) slot(i int) *workerSlot {
+	name := fmt.Sprintf("w%d", i)
+	if r.opts.Owner != "" {
+		name = r.opts.Owner + " " + name
+	}
+	w := &workerSlot{name: name, opts: r.opts}
+	if i == 0 {
+		w.c, r.first = r.first, nil
+	}
+	return w
+}
+
+// stop ends a run that a failure stopped: it frees the reserve, so that the
+// jobs still marked running can be put back to pending even on a full disk,
+// and says what happened and what to do.
+func (r *runner) stop(cause error) error {
+	if r.reserve {
+		freeReserve(r.s.RunDir)
+	}
+	reason := "stopped: " + cause.Error()
+	if _, err := r.s.DB.ResetRunning(r.s.GridID, reason); err != nil {
+		return fmt.Errorf("the run stopped: %w; jobs it was running are still marked running (%v): the next `grid run` resets them", cause, err)
+	}
+	return fmt.Errorf("the run stopped: %w; finished jobs are kept: fix the cause (free disk space) and run `grid run` again", cause)
 }
 
 // errDoneElsewhere: another process finished the job.
@@ -219,6 +288,10 @@ func (e *heldError) Error() string {
 // released for someone else to run when it failed or was interrupted.
 func (r *runner) runJob(ctx context.Context, w *workerSlot, job sweeps.Job) error {
 	claim, err := r.claim(job)
+	var held *heldError
+	if err != nil && !errors.Is(err, errDoneElsewhere) && !errors.As(err, &held) {
+		return stopRun(fmt.Errorf("claim of job %s: %w", job.ID, err)) // the run directory cannot be written
+	}
 	if err != nil {
 		return err
 	}
@@ -226,7 +299,7 @@ func (r *runner) runJob(ctx context.Context, w *workerSlot, job sweeps.Job) erro
 	var hb sync.WaitGroup
 	hb.Add(1)
 	go r.claims.heartbeat(job.ID, claim, claimHeartbeat, stop, &hb)
-	err = r.s.runWithRetries(ctx, w, job, r.opts.Retries, r.opts.Display)
+	err = r.runWithRetries(ctx, w, job)
 	close(stop)
 	hb.Wait()
 	if r.published != nil {
@@ -234,7 +307,7 @@ func (r *runner) runJob(ctx context.Context, w *workerSlot, job sweeps.Job) erro
 		perr := r.published()
 		r.publishedMu.Unlock()
 		if perr != nil && err == nil {
-			err = perr
+			err = stopRun(fmt.Errorf("publishing the shard: %w", perr))
 		}
 	}
 	state := claimReleased
@@ -287,229 +360,3 @@ func (r *runner) mergeAndCheck(jobID string) (bool, error) {
 	row, err := r.s.DB.Job(jobID)
 	return err == nil && row.State == results.StateDone, err
 }
-
-// CheckPaths fails fast, naming the grid file and key, when a model
-// directory or data root the jobs need does not exist: otherwise every job
-// would start a worker only to fail the same way.
-func (s *Session) CheckPaths() error {
-	seen := map[string]bool{}
-	for _, j := range s.Grid.Jobs {
-		for key, p := range map[string]string{"model": j.Config.Model, "data_root": j.Config.DataRoot} {
-			if seen[key+p] {
-				continue
-			}
-			seen[key+p] = true
-			if _, err := os.Stat(s.Grid.Resolve(p)); err != nil {
-				return fmt.Errorf("%s: [grid] %s: %w", s.Grid.File, key, err)
-			}
-		}
-	}
-	return nil
-}
-
-// runWithRetries runs one job until it succeeds, its attempts are spent or
-// the run is cancelled. Every attempt is recorded.
-func (s *Session) runWithRetries(ctx context.Context, w *workerSlot, job sweeps.Job, retries int, disp Display) error {
-	var err error
-	for try := 0; try <= retries; try++ {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		err = s.runOnce(ctx, w, job, disp)
-		if err == nil {
-			return nil
-		}
-		if ctx.Err() != nil {
-			// Interrupted, not failed: back to pending, no verdict.
-			_ = s.DB.FailAttempt(job.ID, "interrupted", false)
-			return err
-		}
-		final := try == retries
-		if ferr := s.DB.FailAttempt(job.ID, err.Error(), final); ferr != nil {
-			return errors.Join(err, ferr)
-		}
-		disp.JobFailed(job, err, final)
-	}
-	return err
-}
-
-// runOnce is one attempt of a job on the slot's worker.
-func (s *Session) runOnce(ctx context.Context, w *workerSlot, job sweeps.Job, disp Display) error {
-	client, err := w.client(ctx)
-	if err != nil {
-		return err
-	}
-	attempt, err := s.DB.StartAttempt(job.ID, fmt.Sprintf("%s pid %d", w.name, client.PID()))
-	if err != nil {
-		return err
-	}
-	task, err := s.task(job)
-	if err != nil {
-		return err
-	}
-	bar := disp.JobStarted(job, attempt)
-
-	var pending []results.Metric
-	flush := func() error {
-		if len(pending) == 0 {
-			return nil
-		}
-		err := s.DB.AddMetrics(job.ID, attempt, pending)
-		pending = pending[:0]
-		return err
-	}
-	var flushErr error
-	res, runErr := client.Run(ctx, task, func(p worker.Progress) {
-		pending = append(pending, results.Metric{
-			Step: p.Step, Epoch: p.Epoch, Loss: p.Loss, BatchLoss: p.BatchLoss, LR: p.LR, Prompt: p.Prompt,
-			Time: time.Now(), // when the step was reported, not when its batch is written: step times are measured from it
-		})
-		if len(pending) >= flushEvery {
-			if err := flush(); err != nil && flushErr == nil {
-				flushErr = err
-			}
-		}
-		bar.Progress(p)
-	})
-	if err := flush(); err != nil && flushErr == nil {
-		flushErr = err
-	}
-	if runErr != nil {
-		if errors.Is(runErr, worker.ErrWorkerDied) {
-			w.discard()
-		}
-		bar.Done(runErr)
-		return runErr
-	}
-	if flushErr != nil {
-		bar.Done(flushErr)
-		return flushErr
-	}
-	c := results.Completion{}
-	for _, e := range res.Evaluations {
-		c.Evaluations = append(c.Evaluations, results.Evaluation{
-			Split: e.Split, Dataset: e.Dataset, Total: e.Total, Correct: e.Correct,
-			Accuracy: e.Accuracy, MacroF1: e.MacroF1,
-		})
-	}
-	if len(res.TokenIDs) > 0 || res.Prompt != "" {
-		c.Prompt = &results.Prompt{TokenIDs: res.TokenIDs, Text: res.Prompt}
-	}
-	if job.Config.Kind == study.KindEval && job.Config.Source != "" && job.Config.Classes == study.ClassesNew && len(c.Evaluations) == 1 {
-		if hm, ok := s.harmonicMean(job.Config.Source, c.Evaluations[0].Accuracy); ok {
-			c.HarmonicMean = &hm
-		}
-	}
-	if job.Config.Kind == study.KindTrain {
-		art, err := artifactOf("checkpoint", task.CheckpointOut)
-		if err != nil {
-			err = fmt.Errorf("train job finished without its checkpoint: %w", err)
-			bar.Done(err)
-			return err
-		}
-		c.Artifacts = append(c.Artifacts, art)
-	}
-	if err := s.DB.CompleteJob(job.ID, c); err != nil {
-		bar.Done(err)
-		return err
-	}
-	bar.Done(nil)
-	return nil
-}
-
-// harmonicMean is H = 2BN/(B+N) of a base2new cell, from the base accuracy
-// its train job stored and the new accuracy just measured.
-func (s *Session) harmonicMean(trainID string, newAcc float64) (float64, bool) {
-	evs, err := s.DB.Evaluations(trainID)
-	if err != nil {
-		return 0, false
-	}
-	for _, e := range evs {
-		if e.Split == study.ClassesBase {
-			return results.HarmonicMean(e.Accuracy, newAcc), true
-		}
-	}
-	return 0, false
-}
-
-// task turns a job into the worker's wire request, with paths resolved
-// against the grid file.
-func (s *Session) task(job sweeps.Job) (worker.Task, error) {
-	c := job.Config
-	abs := func(p string) string {
-		p = s.Grid.Resolve(p)
-		if a, err := filepath.Abs(p); err == nil {
-			return a
-		}
-		return p
-	}
-	t := worker.Task{
-		JobID: job.ID, Kind: c.Kind,
-		Model: abs(c.Model), DataRoot: abs(c.DataRoot), Dataset: c.Dataset, Classes: c.Classes,
-		Shots: c.Shots, Seed: c.Seed, NCtx: c.NCtx, WeightStd: c.WeightStd, Epochs: c.Epochs,
-		LR: c.LR, WarmupLR: c.WarmupLR, WarmupEpochs: c.WarmupEpochs,
-		Momentum: c.Momentum, WeightDecay: c.WeightDecay, BatchSize: c.BatchSize,
-		Variant: c.Variant,
-	}
-	switch c.Kind {
-	case study.KindTrain:
-		t.CheckpointOut, _ = filepath.Abs(s.CheckpointPath(job.ID))
-		if err := os.MkdirAll(filepath.Dir(t.CheckpointOut), 0o755); err != nil {
-			return t, err
-		}
-	case study.KindEval:
-		if c.Source == "" { // zero-shot: CLIP with a hand-written template
-			t.Prompt = c.Template
-			return t, nil
-		}
-		t.CheckpointIn, _ = filepath.Abs(s.CheckpointPath(c.Source))
-		if _, err := os.Stat(t.CheckpointIn); err != nil {
-			return t, fmt.Errorf("checkpoint of upstream job %s: %w", c.Source, err)
-		}
-	}
-	return t, nil
-}
-
-func artifactOf(kind, path string) (results.Artifact, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return results.Artifact{}, err
-	}
-	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, f)
-	if err != nil {
-		return results.Artifact{}, err
-	}
-	return results.Artifact{Kind: kind, Path: path, Bytes: n, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
-}
-
-// workerSlot owns at most one worker process at a time, started on first use
-// and replaced after it dies.
-type workerSlot struct {
-	name string
-	opts Options
-	c    *worker.Client
-}
-
-func (w *workerSlot) client(ctx context.Context) (*worker.Client, error) {
-	if w.c != nil && !w.c.Exited() {
-		return w.c, nil
-	}
-	w.discard()
-	c, err := worker.Start(ctx, worker.Options{Command: w.opts.WorkerCommand, Logger: w.opts.Logger.Named(w.name), Backend: w.opts.Backend})
-	if err != nil {
-		return nil, fmt.Errorf("start worker: %w", err)
-	}
-	w.c = c
-	return c, nil
-}
-
-func (w *workerSlot) discard() {
-	if w.c != nil {
-		w.c.Kill()
-		w.c = nil
-	}
-}
-
-func (w *workerSlot) close() { w.discard() }

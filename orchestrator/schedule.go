@@ -3,14 +3,15 @@ package orchestrator
 import (
 	"errors"
 
-	"github.com/fomo-grid/grid/internal/study"
 	"github.com/fomo-grid/grid/results"
 	"github.com/fomo-grid/grid/sweeps"
 )
 
 // schedule is the run's view of the DAG: which jobs are done, waiting,
 // handed out, failed or run elsewhere. Jobs are handed out in the grid's
-// topological order.
+// topological order. Handing out the next job costs a heap operation, not
+// a pass over the grid: a run of 200,000 jobs would otherwise spend its
+// time scanning done jobs.
 type schedule struct {
 	order []sweeps.Job
 	state map[string]string // id -> one of the sched* states
@@ -18,6 +19,12 @@ type schedule struct {
 	// external says whether a dependency outside order is done; nil means
 	// none is (a whole grid has no such dependency).
 	external func(id string) bool
+
+	pos        map[string]int   // id -> index in order
+	dependents map[string][]int // id -> indices of the jobs that need it
+	missing    []int            // per index: dependencies in order not done yet
+	ready      indexHeap        // waiting jobs whose dependencies in order are done
+	parked     []int            // ready but for a dependency outside order
 }
 
 const (
@@ -29,40 +36,66 @@ const (
 )
 
 // newSchedule plans jobs (in topological order) from their states in the
-// session's database.
+// session's database. A done train job whose checkpoint is gone while a
+// job that reads it still has to run is put back to pending (in the
+// database too), so that it runs again first.
 func (s *Session) newSchedule(jobs []sweeps.Job, external func(string) bool) (*schedule, error) {
-	rows, err := s.DB.Jobs(s.GridID)
+	dbState, err := s.DB.JobStates(s.GridID)
 	if err != nil {
 		return nil, err
 	}
-	dbState := make(map[string]results.JobState, len(rows))
-	for _, r := range rows {
-		dbState[r.ID] = r.State
+	rerun := s.rerunNeeded(jobs, dbState)
+	if len(rerun) > 0 {
+		if err := s.DB.Redo(rerun); err != nil {
+			return nil, err
+		}
+		for _, id := range rerun {
+			dbState[id] = results.StatePending
+		}
 	}
-	st := &schedule{order: jobs, state: map[string]string{}, external: external}
-	for _, j := range jobs {
-		if dbState[j.ID] == results.StateDone && !s.needsRerun(j, dbState) {
+	st := &schedule{order: jobs, state: make(map[string]string, len(jobs)), external: external,
+		pos: make(map[string]int, len(jobs)), dependents: map[string][]int{}, missing: make([]int, len(jobs))}
+	for i, j := range jobs {
+		st.pos[j.ID] = i
+		if dbState[j.ID] == results.StateDone {
 			st.state[j.ID] = schedDone
 			st.done++
 		} else {
 			st.state[j.ID] = schedWaiting
 		}
 	}
+	for i, j := range jobs {
+		for _, d := range j.Deps {
+			if _, in := st.pos[d]; in {
+				st.dependents[d] = append(st.dependents[d], i)
+				if st.state[d] != schedDone {
+					st.missing[i]++
+				}
+			}
+		}
+		if st.state[j.ID] == schedWaiting && st.missing[i] == 0 {
+			st.ready.push(i)
+		}
+	}
 	return st, nil
 }
 
-// needsRerun is true for a done train job whose checkpoint is gone while a
-// job that reads it still has to run: without it the dependents cannot.
-func (s *Session) needsRerun(j sweeps.Job, dbState map[string]results.JobState) bool {
-	if j.Config.Kind != study.KindTrain || fileExists(s.CheckpointPath(j.ID)) {
-		return false
-	}
-	for _, other := range s.Grid.Jobs {
-		if other.Config.Source == j.ID && dbState[other.ID] != results.StateDone {
-			return true
+// rerunNeeded lists done train jobs whose checkpoint is gone while a job
+// that reads it is not done: without the checkpoint those cannot run.
+func (s *Session) rerunNeeded(jobs []sweeps.Job, dbState map[string]results.JobState) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, j := range jobs {
+		src := j.Config.Source
+		if src == "" || seen[src] || dbState[j.ID] == results.StateDone || dbState[src] != results.StateDone {
+			continue
+		}
+		seen[src] = true
+		if !fileExists(s.CheckpointPath(src)) {
+			out = append(out, src)
 		}
 	}
-	return false
+	return out
 }
 
 // depDone says whether a dependency is done, in this run or outside it.
@@ -75,45 +108,119 @@ func (st *schedule) depDone(id string) bool {
 
 // next returns a waiting job whose dependencies are all done.
 func (st *schedule) next() (sweeps.Job, bool) {
-	for _, j := range st.order {
+	parked := st.parked
+	st.parked = nil
+	for _, i := range parked {
+		st.ready.push(i)
+	}
+	for st.ready.Len() > 0 {
+		i := st.ready.pop()
+		j := st.order[i]
 		if st.state[j.ID] != schedWaiting {
 			continue
 		}
-		ready := true
-		for _, d := range j.Deps {
-			if !st.depDone(d) {
-				ready = false
-				break
-			}
+		if !st.externalDone(j) {
+			st.parked = append(st.parked, i)
+			continue
 		}
-		if ready {
-			st.state[j.ID] = schedRunning
-			return j, true
-		}
+		st.state[j.ID] = schedRunning
+		return j, true
 	}
 	return sweeps.Job{}, false
 }
 
-// record books a job's outcome in the schedule and the summary.
+// externalDone says whether the job's dependencies outside order are done.
+func (st *schedule) externalDone(j sweeps.Job) bool {
+	for _, d := range j.Deps {
+		if _, in := st.pos[d]; !in && !st.depDone(d) {
+			return false
+		}
+	}
+	return true
+}
+
+// setDone marks a job done and readies the jobs that waited only for it.
+func (st *schedule) setDone(id string) {
+	st.state[id] = schedDone
+	for _, i := range st.dependents[id] {
+		st.missing[i]--
+		if st.missing[i] == 0 && st.state[st.order[i].ID] == schedWaiting {
+			st.ready.push(i)
+		}
+	}
+}
+
+// setWaiting puts a handed-out job back: it may be handed out again.
+func (st *schedule) setWaiting(id string) {
+	st.state[id] = schedWaiting
+	if i := st.pos[id]; st.missing[i] == 0 {
+		st.ready.push(i)
+	}
+}
+
+// record books a job's outcome in the schedule and the summary. A job cut
+// off by a failure that stopped the run goes back to waiting, uncounted.
 func (st *schedule) record(o outcome, cancelled bool, sum *Summary) {
 	var held *heldError
 	switch {
 	case o.err == nil:
-		st.state[o.job.ID] = schedDone
+		st.setDone(o.job.ID)
 		sum.Done++
 	case errors.Is(o.err, errDoneElsewhere):
-		st.state[o.job.ID] = schedDone
+		st.setDone(o.job.ID)
 		sum.Skipped++
 	case errors.As(o.err, &held):
 		st.state[o.job.ID] = schedElsewhere
 		sum.Elsewhere++
-	case cancelled:
-		// Cancelled: the job went back to pending.
-		st.state[o.job.ID] = schedWaiting
+	case cancelled || stopsRun(o.err):
+		// Cancelled or stopped: the job went back to pending.
+		st.setWaiting(o.job.ID)
 	default:
 		st.state[o.job.ID] = schedFailed
 		sum.Failed++
 	}
+}
+
+// indexHeap is a min-heap of job indices: the earliest ready job first.
+type indexHeap []int
+
+func (h indexHeap) Len() int { return len(h) }
+
+func (h *indexHeap) push(i int) {
+	*h = append(*h, i)
+	a := *h
+	for c := len(a) - 1; c > 0; {
+		p := (c - 1) / 2
+		if a[p] <= a[c] {
+			break
+		}
+		a[p], a[c] = a[c], a[p]
+		c = p
+	}
+}
+
+func (h *indexHeap) pop() int {
+	a := *h
+	top := a[0]
+	last := len(a) - 1
+	a[0] = a[last]
+	a = a[:last]
+	for p := 0; ; {
+		c := 2*p + 1
+		if c >= len(a) {
+			break
+		}
+		if c+1 < len(a) && a[c+1] < a[c] {
+			c++
+		}
+		if a[p] <= a[c] {
+			break
+		}
+		a[p], a[c] = a[c], a[p]
+		p = c
+	}
+	*h = a
+	return top
 }
 
 // remaining counts jobs not done.

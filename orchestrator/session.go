@@ -5,12 +5,13 @@
 package orchestrator
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
-	"time"
+	"sort"
 
-	"github.com/fomo-grid/grid/internal/study"
 	"github.com/fomo-grid/grid/results"
 	"github.com/fomo-grid/grid/sweeps"
 )
@@ -25,52 +26,131 @@ type Session struct {
 	RunDir string // the grid's `out`, resolved against the grid file
 	DB     *results.DB
 	GridID int64
+
+	source []byte // the grid file's text, recorded with the grid
 }
 
-// Open expands the grid file, opens (or creates) the run's database and
-// records the grid and any job not seen before as pending. Jobs already in
-// the database keep their state: that is what makes runs resumable.
-func Open(gridFile string) (*Session, error) {
-	g, err := sweeps.Load(gridFile)
-	if err != nil {
-		return nil, err
-	}
+// Load expands the grid file. It reads nothing else and writes nothing:
+// Run checks the inputs and takes the run directory's lock before the
+// first write (Record).
+func Load(gridFile string) (*Session, error) {
 	src, err := os.ReadFile(gridFile)
 	if err != nil {
 		return nil, err
 	}
-	runDir := g.Resolve(g.Out)
-	if err := os.MkdirAll(runDir, 0o755); err != nil {
-		return nil, fmt.Errorf("run directory: %w", err)
-	}
-	db, err := results.Open(filepath.Join(runDir, DBFile))
+	g, err := sweeps.Parse(gridFile, src)
 	if err != nil {
 		return nil, err
 	}
-	s := &Session{Grid: g, RunDir: runDir, DB: db}
-	abs, _ := filepath.Abs(gridFile)
-	if s.GridID, err = db.UpsertGrid(g.Name, abs, string(src)); err != nil {
-		db.Close()
+	return &Session{Grid: g, RunDir: g.Resolve(g.Out), source: src}, nil
+}
+
+// Open is Load then Record: the grid and its new jobs are in the database
+// when it returns.
+func Open(gridFile string) (*Session, error) {
+	s, err := Load(gridFile)
+	if err != nil {
 		return nil, err
 	}
-	specs := make([]results.JobSpec, 0, len(g.Jobs))
-	for _, j := range g.Jobs {
-		spec, err := jobSpec(j)
-		if err != nil {
-			db.Close()
-			return nil, err
-		}
-		specs = append(specs, spec)
-	}
-	if _, err := db.SyncJobs(s.GridID, specs); err != nil {
-		db.Close()
+	if err := s.Record(); err != nil {
 		return nil, err
 	}
 	return s, nil
 }
 
-// Close releases the database.
-func (s *Session) Close() error { return s.DB.Close() }
+// Record opens (or creates) the run directory and database and records the
+// grid and any job not seen before as pending. Jobs already in the
+// database keep their state: that is what makes runs resumable. A session
+// already recorded is left as it is.
+func (s *Session) Record() error {
+	if s.DB != nil {
+		return nil
+	}
+	if err := os.MkdirAll(s.RunDir, 0o755); err != nil {
+		return fmt.Errorf("run directory: %w", err)
+	}
+	db, err := results.Open(filepath.Join(s.RunDir, DBFile))
+	if err != nil {
+		return err
+	}
+	abs, _ := filepath.Abs(s.Grid.File)
+	if s.GridID, err = db.UpsertGrid(s.Grid.Name, abs, string(s.source)); err != nil {
+		db.Close()
+		return err
+	}
+	if err := s.syncJobs(db); err != nil {
+		db.Close()
+		return err
+	}
+	s.DB = db
+	return nil
+}
+
+// syncJobs records the grid's job list, unless the database holds exactly
+// this list already (same digest, every job still linked): a grid of
+// 200,000 jobs run again then costs a hash of its jobs, not a sync.
+func (s *Session) syncJobs(db *results.DB) error {
+	digest := jobsDigest(s.Grid.Jobs)
+	stored, linked, err := db.JobsDigest(s.GridID)
+	if err != nil {
+		return err
+	}
+	if stored == digest && linked == len(s.Grid.Jobs) {
+		return nil
+	}
+	specs := make([]results.JobSpec, 0, len(s.Grid.Jobs))
+	for _, j := range s.Grid.Jobs {
+		spec, err := jobSpec(j)
+		if err != nil {
+			return err
+		}
+		specs = append(specs, spec)
+	}
+	if _, err := db.SyncJobs(s.GridID, specs); err != nil {
+		return err
+	}
+	return db.SetJobsDigest(s.GridID, digest)
+}
+
+// jobsDigest hashes everything SyncJobs records of a job list: each job's
+// ID (a hash of its config), name, labels, experiments and dependencies, in
+// order.
+func jobsDigest(jobs []sweeps.Job) string {
+	h := sha256.New()
+	var b []byte
+	for _, j := range jobs {
+		b = append(b[:0], j.ID...)
+		b = append(b, 0)
+		b = append(b, j.Name...)
+		b = append(b, 0)
+		keys := make([]string, 0, len(j.Labels))
+		for k := range j.Labels {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			b = append(append(append(b, k...), '='), j.Labels[k]...)
+			b = append(b, 0)
+		}
+		b = append(b, 1)
+		for _, list := range [][]string{j.Experiments, j.Deps} {
+			for _, x := range list {
+				b = append(append(b, x...), 0)
+			}
+			b = append(b, 1)
+		}
+		h.Write(b)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// Close releases the database, if the session opened one.
+func (s *Session) Close() error {
+	if s.DB == nil {
+		return nil
+	}
+	return s.DB.Close()
+}
 
 // CheckpointPath is where a train job's checkpoint lives in the run directory.
 func (s *Session) CheckpointPath(jobID string) string {
@@ -82,87 +162,3 @@ func (s *Session) ReportDir() string { return ReportDirOf(s.RunDir) }
 
 // ReportDirOf is the report directory of a run directory.
 func ReportDirOf(runDir string) string { return filepath.Join(runDir, "report") }
-
-// Plan states, as `grid plan` prints them.
-const (
-	PlanNew     = "new"     // not in the database yet
-	PlanPending = "pending" // known, never finished
-	PlanRunning = "running" // another run (or a killed one) holds it
-	PlanDone    = "done"
-	PlanFailed  = "failed"
-	PlanStale   = "stale" // done, but its inputs changed since: an upstream job finished after it started, or its checkpoint is gone
-)
-
-// PlanRow is one job of `grid plan`.
-type PlanRow struct {
-	ID       string     `json:"id"`
-	Name     string     `json:"name"`
-	Kind     study.Kind `json:"kind"`
-	State    string     `json:"state"`
-	Deps     []string   `json:"deps,omitempty"`
-	Attempts int        `json:"attempts"`
-	Reason   string     `json:"reason,omitempty"`
-}
-
-// Plan reports, without running anything, what `grid run` would do with each
-// job. It reads the database as it was before Open recorded new jobs, so it is
-// computed from the job rows' states and attempts: a job with no attempts and
-// no finish is new.
-func Plan(gridFile string) ([]PlanRow, error) {
-	g, err := sweeps.Load(gridFile)
-	if err != nil {
-		return nil, err
-	}
-	known := map[string]results.Job{}
-	dbPath := filepath.Join(g.Resolve(g.Out), DBFile)
-	if _, err := os.Stat(dbPath); err == nil {
-		db, err := results.Open(dbPath)
-		if err != nil {
-			return nil, err
-		}
-		defer db.Close()
-		for _, j := range g.Jobs {
-			if row, err := db.Job(j.ID); err == nil {
-				known[j.ID] = row
-			}
-		}
-	}
-	rows := make([]PlanRow, 0, len(g.Jobs))
-	for _, j := range g.Jobs {
-		r := PlanRow{ID: j.ID, Name: j.Name, Kind: j.Config.Kind, Deps: j.Deps, State: PlanNew}
-		if k, ok := known[j.ID]; ok {
-			r.Attempts = k.Attempts
-			r.State = string(k.State)
-			if k.State == results.StateFailed {
-				r.Reason = k.Error
-			}
-			if k.State == results.StateDone {
-				if why := staleReason(g, j, k, known); why != "" {
-					r.State, r.Reason = PlanStale, why
-				}
-			}
-		}
-		rows = append(rows, r)
-	}
-	return rows, nil
-}
-
-// staleReason says why a done job's result no longer follows from its inputs.
-func staleReason(g *sweeps.Grid, j sweeps.Job, row results.Job, known map[string]results.Job) string {
-	for _, d := range j.Deps {
-		dep, ok := known[d]
-		if !ok || dep.State != results.StateDone {
-			return "upstream " + d + " is not done"
-		}
-		if dep.Finished != nil && row.Started != nil && dep.Finished.After(*row.Started) {
-			return "upstream " + d + " finished again at " + dep.Finished.Format(time.RFC3339)
-		}
-	}
-	if j.Config.Kind == study.KindTrain {
-		p := filepath.Join(g.Resolve(g.Out), "jobs", j.ID, "checkpoint.safetensors")
-		if _, err := os.Stat(p); err != nil {
-			return "checkpoint missing: " + p
-		}
-	}
-	return ""
-}

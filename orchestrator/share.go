@@ -83,7 +83,7 @@ func (s *Session) RunShare(ctx context.Context, opts Options, share Share) (Summ
 		return Summary{}, err
 	}
 	// Jobs left running by a killed start of this share.
-	if _, err := s.DB.ResetRunning(s.GridID); err != nil {
+	if _, err := s.DB.ResetRunning(s.GridID, "interrupted: the orchestrator stopped"); err != nil {
 		return Summary{}, err
 	}
 	if opts.Owner == "" {

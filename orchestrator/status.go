@@ -3,6 +3,7 @@ package orchestrator
 import (
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/fomo-grid/grid/internal/study"
 	"github.com/fomo-grid/grid/results"
@@ -16,10 +17,19 @@ type StatusRow struct {
 	Kind     study.Kind `json:"kind"`
 	State    string     `json:"state"` // new (not in the database yet), pending, running, done, failed
 	Attempts int        `json:"attempts"`
-	Seconds  float64    `json:"seconds,omitempty"` // of the last attempt
-	Error    string     `json:"error,omitempty"`
-	Worker   string     `json:"worker,omitempty"`
-	Prompt   string     `json:"prompt,omitempty"`
+	// Seconds is how long the last attempt took, or for a running job how
+	// long it has run so far.
+	Seconds float64 `json:"seconds,omitempty"`
+	// LastReport is when a running job's worker last reported (a progress
+	// event or a heartbeat).
+	LastReport *time.Time `json:"last_report,omitempty"`
+	// Orphaned marks a job left running by a `grid run` that no longer
+	// holds the run directory's lock (it was killed, or its machine
+	// died): nothing runs it; the next `grid run` puts it back to pending.
+	Orphaned bool   `json:"orphaned,omitempty"`
+	Error    string `json:"error,omitempty"`
+	Worker   string `json:"worker,omitempty"`
+	Prompt   string `json:"prompt,omitempty"`
 	// HarmonicMean is stored with the eval job that completes a base2new cell.
 	HarmonicMean *float64             `json:"harmonic_mean,omitempty"`
 	Evaluations  []results.Evaluation `json:"evaluations,omitempty"`
@@ -27,39 +37,78 @@ type StatusRow struct {
 }
 
 // Status reads the state of every job of the grid file from its run's
-// database without changing anything.
+// database without changing anything. It reads each table once, so that a
+// grid of any size takes about as long as its expansion.
 func Status(gridFile string) ([]StatusRow, error) {
 	g, err := sweeps.Load(gridFile)
 	if err != nil {
 		return nil, err
 	}
-	dbPath := filepath.Join(g.Resolve(g.Out), DBFile)
-	var db *results.DB
-	if _, err := os.Stat(dbPath); err == nil {
-		if db, err = results.Open(dbPath); err != nil {
-			return nil, err
-		}
-		defer db.Close()
+	runDir := g.Resolve(g.Out)
+	st, err := readStatus(runDir)
+	if err != nil {
+		return nil, err
 	}
+	now := time.Now()
 	rows := make([]StatusRow, 0, len(g.Jobs))
 	for _, j := range g.Jobs {
 		r := StatusRow{ID: j.ID, Name: j.Name, Kind: j.Config.Kind, State: PlanNew, Deps: j.Deps}
-		if db != nil {
-			if row, err := db.Job(j.ID); err == nil {
-				r.State, r.Attempts, r.Error, r.Worker = string(row.State), row.Attempts, row.Error, row.Worker
-				r.HarmonicMean = row.HarmonicMean
-				if row.Started != nil && row.Finished != nil && row.Finished.After(*row.Started) {
-					r.Seconds = row.Finished.Sub(*row.Started).Seconds()
-				}
-				if evs, err := db.Evaluations(j.ID); err == nil {
-					r.Evaluations = evs
-				}
-				if p, err := db.Prompt(j.ID); err == nil && p != nil {
-					r.Prompt = p.Text
-				}
+		if row, ok := st.jobs[j.ID]; ok {
+			r.State, r.Attempts, r.Error, r.Worker = string(row.State), row.Attempts, row.Error, row.Worker
+			r.HarmonicMean = row.HarmonicMean
+			r.Seconds = attemptSeconds(row, now)
+			if row.State == results.StateRunning {
+				r.LastReport = row.Heartbeat
+				r.Orphaned = !st.locked
+			}
+			r.Evaluations = st.evals[j.ID]
+			if p := st.prompts[j.ID]; p != nil {
+				r.Prompt = p.Text
 			}
 		}
 		rows = append(rows, r)
 	}
 	return rows, nil
+}
+
+// storedStatus is what Status reads of a run directory.
+type storedStatus struct {
+	jobs    map[string]results.Job
+	evals   map[string][]results.Evaluation
+	prompts map[string]*results.Prompt
+	locked  bool // a `grid run` holds the run directory's lock
+}
+
+func readStatus(runDir string) (storedStatus, error) {
+	st := storedStatus{locked: runHoldsLock(runDir)}
+	dbPath := filepath.Join(runDir, DBFile)
+	if _, err := os.Stat(dbPath); err != nil {
+		return st, nil
+	}
+	db, err := results.Open(dbPath)
+	if err != nil {
+		return st, err
+	}
+	defer db.Close()
+	if st.jobs, err = db.JobRows(); err != nil {
+		return st, err
+	}
+	if st.evals, err = db.AllEvaluations(); err != nil {
+		return st, err
+	}
+	st.prompts, err = db.AllPrompts()
+	return st, err
+}
+
+// attemptSeconds is how long the job's last attempt took, or has run.
+func attemptSeconds(row results.Job, now time.Time) float64 {
+	switch {
+	case row.Started == nil:
+		return 0
+	case row.State == results.StateRunning:
+		return now.Sub(*row.Started).Seconds()
+	case row.Finished != nil && row.Finished.After(*row.Started):
+		return row.Finished.Sub(*row.Started).Seconds()
+	}
+	return 0
 }

@@ -37,9 +37,18 @@ type CheckReply struct {
 	Checked bool `json:"checked"`
 }
 
+// The grid file keys a Problem blames (the engine's names, for hosts that
+// do not import the engine).
+const (
+	KeyModel    = engine.KeyModel
+	KeyDataRoot = engine.KeyDataRoot
+	KeyDataset  = engine.KeyDataset
+	KeyNCtx     = engine.KeyNCtx
+	KeyPrompt   = engine.KeyPrompt
+)
+
 // Problem is one input that would fail its jobs, blamed on the grid file
-// key that fixes it (engine.KeyModel, KeyDataRoot, KeyDataset, KeyNCtx,
-// KeyPrompt).
+// key that fixes it (KeyModel, KeyDataRoot, KeyDataset, KeyNCtx, KeyPrompt).
 type Problem struct {
 	Input   int    `json:"input"` // index into CheckRequest.Inputs
 	Key     string `json:"key"`

@@ -36,11 +36,11 @@ const workerCommand = "__worker"
 const usage = `grid: grids of discrete-prompt-tuning experiments on CLIP
 
 usage:
-  grid run    [--workers N] [--retries N] [--backend auto|cpu|cuda] [--plain] [grid.toml]
-                                          run every job not done yet
+  grid run    [--workers N] [--retries N] [--backend auto|cpu|cuda] [--plain] [--redo stale|JOB,...] [grid.toml]
+                                          run every job not done yet; --redo: those jobs again, then their dependents
   grid submit [--dry-run] [--backend auto|cpu|cuda] [grid.toml]
                                           submit the jobs not done to SLURM as job arrays (also: grid run --slurm)
-  grid plan   [--json] [grid.toml]        list jobs and whether each is new, done, failed or stale
+  grid plan   [--json] [grid.toml]        list jobs and whether each is new, done, failed or stale; check the inputs
   grid status [--json] [grid.toml]        state, attempts and accuracies of every job
   grid report [--plot] [--dataset A,B] [--experiment E,F] [--top N] [--reference FILE.csv] [--heatmap P,Q] [grid.toml]
                                           tables (Markdown, CSV, LaTeX), figures (PNG, SVG, PDF) and index.html in <run dir>/report
@@ -50,7 +50,8 @@ usage:
                                           accuracy and macro-F1 of a prompt or checkpoint on a test split
   grid demo   [--dir demo]                write the built-in demo: tiny CLIP, vocabulary, image dataset
 
-The grid file defaults to grid.toml. Exit status: 0 all done, 1 jobs failed or bad input, 130 interrupted.
+The grid file defaults to grid.toml. Exit status: 0 all done, 1 jobs failed, bad input or a failed write
+(e.g. a full disk: free space and run again), 130 interrupted.
 `
 
 func main() {
@@ -83,7 +84,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "submit":
 		err = cmdSubmit(rest, stdout)
 	case "plan":
-		err = cmdPlan(rest, stdout)
+		err = cmdPlan(rest, stdout, stderr)
 	case "status":
 		err = cmdStatus(rest, stdout, stderr)
 	case "report":
@@ -155,6 +156,8 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	onSlurm := fs.Bool("slurm", false, "submit to SLURM instead (grid submit)")
 	verbose := fs.Bool("v", false, "show worker logs")
 	backendFlag := fs.String("backend", "", "what the workers compute on: auto, cpu or cuda (default: the grid file's, else auto)")
+	var redo listFlag
+	fs.Var(&redo, "redo", "run done jobs again, then everything downstream: stale, or job IDs, ID prefixes or names (repeat or separate with commas)")
 	file, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -162,7 +165,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	if *onSlurm {
 		return submit(file, false, *backendFlag, stdout)
 	}
-	s, err := orchestrator.Open(file)
+	s, err := orchestrator.Load(file)
 	if err != nil {
 		return err
 	}
@@ -186,12 +189,15 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 		level = hclog.Debug
 	}
 	logger := hclog.New(&hclog.LoggerOptions{Name: "grid", Output: stderr, Level: level})
-	sum, err := s.Run(ctx, orchestrator.Options{Workers: *workers, Retries: *retries, Backend: backendName, Display: disp, Logger: logger})
+	sum, err := s.Run(ctx, orchestrator.Options{Workers: *workers, Retries: *retries, Backend: backendName, Display: disp, Logger: logger, Redo: redo})
+	if sum.Total > 0 {
+		// Also after a failure stopped the run: the counts are the database's.
+		fmt.Fprintf(stdout, "grid %s: %d jobs: %d done now, %d done before, %d failed, %d blocked; results in %s\n",
+			s.Grid.Name, sum.Total, sum.Done, sum.Skipped, sum.Failed, sum.Blocked, s.RunDir)
+	}
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "grid %s: %d jobs: %d done now, %d done before, %d failed, %d blocked; results in %s\n",
-		s.Grid.Name, sum.Total, sum.Done, sum.Skipped, sum.Failed, sum.Blocked, s.RunDir)
 	if err := sum.Err(); err != nil {
 		if sum.Interrupted {
 			return interruptedError{err}
@@ -206,7 +212,7 @@ func isTerminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-func cmdPlan(args []string, stdout io.Writer) error {
+func cmdPlan(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("plan", flag.ContinueOnError)
 	asJSON := fs.Bool("json", false, "print JSON")
 	file, err := parse(fs, args)
@@ -221,10 +227,18 @@ func cmdPlan(args []string, stdout io.Writer) error {
 		func(r orchestrator.PlanRow) (string, string) {
 			return r.State, fmt.Sprintf("%s\t%s\t%s\t%s\t%s", r.Kind, r.ID, r.Name, strings.Join(r.Deps, ","), r.Reason)
 		})
-	if err != nil || *asJSON {
+	if err != nil {
 		return err
 	}
-	return printEstimate(stdout, file, rows)
+	if !*asJSON {
+		if err := printEstimate(stdout, file, rows); err != nil {
+			return err
+		}
+	}
+	// What `grid run` checks before its first write: a plan that cannot
+	// run says so now.
+	logger := hclog.New(&hclog.LoggerOptions{Name: "grid", Output: stderr, Level: hclog.Warn})
+	return orchestrator.Check(context.Background(), file, orchestrator.Options{Logger: logger})
 }
 
 // printEstimate says what the jobs still to run compute, and how long that
@@ -282,21 +296,44 @@ func cmdStatus(args []string, stdout, stderr io.Writer) error {
 			}
 			acc = strings.Join(parts, ", ")
 		}
-		dur := ""
-		if r.Seconds > 0 {
-			dur = (time.Duration(r.Seconds*1000) * time.Millisecond).Round(100 * time.Millisecond).String()
+		state, note := r.State, oneLine(r.Error, 60)
+		if r.Orphaned {
+			state, note = "orphaned", "left running by a `grid run` that is gone; the next run resets it"
 		}
-		rest := fmt.Sprintf("%d\t%s\t%s\t%s\t%s\t%s", r.Attempts, r.Name, acc, r.Prompt, dur, oneLine(r.Error, 60))
+		rest := fmt.Sprintf("%d\t%s\t%s\t%s\t%s\t%s", r.Attempts, r.Name, acc, r.Prompt, statusTime(r.StatusRow, time.Now()), note)
 		if view != nil {
 			rest += "\t" + r.slurmText()
 		}
-		return r.State, rest
+		return state, rest
 	})
 	if err == nil && view != nil && !*asJSON {
 		printArrays(stdout, view)
 	}
 	return err
 }
+
+// statusTime is how long a job's last attempt took; for a running job, how
+// long it has run and when its worker last reported.
+func statusTime(r orchestrator.StatusRow, now time.Time) string {
+	if r.Seconds <= 0 {
+		return ""
+	}
+	d := (time.Duration(r.Seconds*1000) * time.Millisecond).Round(100 * time.Millisecond).String()
+	if r.State != "running" {
+		return d
+	}
+	d = "running " + d
+	if r.LastReport != nil {
+		d += ", last report " + now.Sub(*r.LastReport).Round(time.Second).String() + " ago"
+	}
+	return d
+}
+
+// listFlag collects a repeatable flag's values.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
 // printRows prints the jobs of `grid plan` and `grid status`: indented JSON,
 // or a table (state first) closed by a count of jobs per state.
