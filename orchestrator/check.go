@@ -25,6 +25,11 @@ func Check(ctx context.Context, gridFile string, opts Options) error {
 	if err != nil {
 		return err
 	}
+	return s.Check(ctx, opts)
+}
+
+// Check is Check of a loaded session.
+func (s *Session) Check(ctx context.Context, opts Options) error {
 	c, err := s.preflight(ctx, s.withDefaults(opts))
 	if c != nil {
 		c.Kill()
@@ -84,10 +89,20 @@ func (s *Session) inputs() ([]worker.Input, []sweeps.Job) {
 	index := map[worker.Input]int{}
 	var inputs []worker.Input
 	var users []sweeps.Job
+	// filepath.Abs asks the OS for the working directory each time: once
+	// per distinct path, not four system calls per job.
+	abs := map[string]string{}
+	resolve := func(p string) string {
+		a, ok := abs[p]
+		if !ok {
+			a = absPath(s.Grid.Resolve(p))
+			abs[p] = a
+		}
+		return a
+	}
 	for _, j := range s.Grid.Jobs {
 		c := j.Config
-		in := worker.Input{Model: absPath(s.Grid.Resolve(c.Model)), DataRoot: absPath(s.Grid.Resolve(c.DataRoot)),
-			Dataset: c.Dataset, Classes: c.Classes}
+		in := worker.Input{Model: resolve(c.Model), DataRoot: resolve(c.DataRoot), Dataset: c.Dataset, Classes: c.Classes}
 		if c.Kind == study.KindEval && c.Source == "" {
 			in.Prompt = c.Template
 		}
@@ -105,8 +120,9 @@ func (s *Session) inputs() ([]worker.Input, []sweeps.Job) {
 	return inputs, users
 }
 
-// problemsError turns the worker's problems into grid file errors, each
-// once, in file order.
+// problemsError turns the worker's problems into grid file errors, one per
+// line and key (the base and new halves of a dataset fail alike), in file
+// order.
 func (s *Session) problemsError(problems []worker.Problem, users []sweeps.Job) error {
 	seen := map[string]bool{}
 	var errs []*sweeps.Error
@@ -116,8 +132,9 @@ func (s *Session) problemsError(problems []worker.Problem, users []sweeps.Job) e
 			key = "template"
 		}
 		e := s.Grid.KeyError(users[p.Input], key, "%s", p.Message)
-		if !seen[e.Error()] {
-			seen[e.Error()] = true
+		where := fmt.Sprintf("%d\x00%s\x00%s\x00%s", e.Line, e.Experiment, e.Key, users[p.Input].Config.Dataset)
+		if !seen[where] {
+			seen[where] = true
 			errs = append(errs, e)
 		}
 	}

@@ -98,10 +98,16 @@ type Estimate struct {
 // per backend: from the step times of jobs this run directory finished
 // when it has any, and from the documented figures.
 func EstimateWork(gridFile string, rows []PlanRow) (Work, []Estimate, error) {
-	g, err := sweeps.Load(gridFile)
+	s, err := Load(gridFile)
 	if err != nil {
 		return Work{}, nil, err
 	}
+	return s.EstimateWork(rows)
+}
+
+// EstimateWork is EstimateWork of a loaded session.
+func (s *Session) EstimateWork(rows []PlanRow) (Work, []Estimate, error) {
+	g := s.Grid
 	todo := map[string]bool{}
 	for _, r := range rows {
 		todo[r.ID] = r.State != PlanDone && r.State != PlanRunning

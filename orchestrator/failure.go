@@ -6,8 +6,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"github.com/fomo-grid/grid/internal/atomicfile"
+	"github.com/fomo-grid/grid/results"
 	"github.com/fomo-grid/grid/worker"
 )
 
@@ -35,6 +37,12 @@ func stopsRun(err error) bool {
 	return errors.As(err, &s) || errors.Is(err, worker.ErrNoSpace)
 }
 
+// diskFull says whether err means a full disk: an ENOSPC or EDQUOT of
+// the orchestrator's, a worker's, or SQLite's "database or disk is full".
+func diskFull(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || errors.Is(err, worker.ErrNoSpace) || results.IsFull(err)
+}
+
 // The reserve is a file of reserveBytes in the run directory, made when a
 // run starts. When the disk fills up mid-run, the writes that put the
 // run's jobs back to pending would fail too, leaving them marked running;
@@ -45,18 +53,26 @@ const (
 	reserveBytes = 4 << 20
 )
 
-// makeReserve creates the reserve unless it is there already.
+// makeReserve creates the reserve unless it is there already, and checks
+// that as much again is free: a run that starts on a full disk (or on the
+// room a stopped run freed) is refused before it writes anything else.
 func makeReserve(runDir string) error {
 	path := filepath.Join(runDir, reserveFile)
-	if st, err := os.Stat(path); err == nil && st.Size() == reserveBytes {
-		return nil
+	if st, err := os.Stat(path); err != nil || st.Size() != reserveBytes {
+		err := atomicfile.Write(path, 0o644, func(w io.Writer) error {
+			_, err := w.Write(make([]byte, reserveBytes))
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("run directory: cannot reserve %d MiB for recovering from a full disk: %w", reserveBytes>>20, err)
+		}
 	}
-	err := atomicfile.Write(path, 0o644, func(w io.Writer) error {
-		_, err := w.Write(make([]byte, reserveBytes))
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("run directory: cannot reserve %d MiB for recovering from a full disk: %w", reserveBytes>>20, err)
+	var fs syscall.Statfs_t
+	if err := syscall.Statfs(runDir, &fs); err != nil {
+		return fmt.Errorf("run directory: %w", err)
+	}
+	if free := uint64(fs.Bavail) * uint64(fs.Bsize); free < reserveBytes {
+		return fmt.Errorf("run directory: the disk holding %s has %d KiB free (%w): free some space and run again", runDir, free>>10, syscall.ENOSPC)
 	}
 	return nil
 }

@@ -92,7 +92,18 @@ func (w *jobWatch) progress(p worker.Progress, now time.Time) {
 	elapsed := now.Sub(w.start)
 	projected := time.Duration(float64(elapsed) * float64(p.Steps) / float64(p.Step+1))
 	w.deadline = w.start.Add(limitFactor*projected + w.live.Slack)
-	w.why = fmt.Sprintf("%d× the projected %v from its step time, plus %v", limitFactor, projected.Round(time.Second), w.live.Slack)
+	w.why = fmt.Sprintf("%d× the projected %v from its step time, plus %v", limitFactor, roundDuration(projected), w.live.Slack)
+}
+
+// roundDuration keeps two or three significant figures of a duration.
+func roundDuration(d time.Duration) time.Duration {
+	switch {
+	case d >= time.Minute:
+		return d.Round(time.Second)
+	case d >= time.Second:
+		return d.Round(10 * time.Millisecond)
+	}
+	return d.Round(time.Millisecond)
 }
 
 // check returns why the attempt must end now, or nil.
@@ -100,10 +111,10 @@ func (w *jobWatch) check(now time.Time, pid int) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if silent := now.Sub(w.lastAlive); silent >= w.live.Silence {
-		return &livenessError{fmt.Sprintf("worker pid %d sent nothing for %v (stopped or hung): killed", pid, silent.Round(time.Millisecond))}
+		return &livenessError{fmt.Sprintf("worker pid %d sent nothing for %v (stopped or hung): killed", pid, roundDuration(silent))}
 	}
 	if !w.deadline.IsZero() && now.After(w.deadline) {
-		return &livenessError{fmt.Sprintf("timed out after %v (limit: %s): killed", now.Sub(w.start).Round(time.Millisecond), w.why)}
+		return &livenessError{fmt.Sprintf("timed out after %v (limit: %s): killed", roundDuration(now.Sub(w.start)), w.why)}
 	}
 	return nil
 }

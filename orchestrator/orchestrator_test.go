@@ -41,7 +41,7 @@ func TestMain(m *testing.M) {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
-		sum, err := s.Run(context.Background(), Options{Workers: 2, Retries: 0, WorkerCommand: workerCommand})
+		sum, err := s.Run(context.Background(), orchestratorOptions())
 		if err != nil || sum.Err() != nil {
 			fmt.Fprintln(os.Stderr, err, sum.Err())
 			os.Exit(1)
@@ -73,6 +73,9 @@ func (f fakeEngine) log(line string) {
 
 func (f fakeEngine) Train(ctx context.Context, s engine.TrainSpec, progress func(engine.Progress)) (engine.TrainResult, error) {
 	f.log("train " + s.Checkpoint)
+	if res, err, faulty := f.fault(ctx, s, progress); faulty { // reliability_test.go
+		return res, err
+	}
 	step, _ := strconv.Atoi(os.Getenv(envStep))
 	crash := os.Getenv(envCrash) == "once"
 	if crash {
@@ -95,6 +98,11 @@ func (f fakeEngine) Train(ctx context.Context, s engine.TrainSpec, progress func
 			syscall.Kill(os.Getpid(), syscall.SIGKILL)
 		}
 	}
+	return f.finish(s)
+}
+
+// finish writes the checkpoint and returns a fixed result.
+func (f fakeEngine) finish(s engine.TrainSpec) (engine.TrainResult, error) {
 	if err := os.WriteFile(s.Checkpoint, []byte("ckpt "+s.Data.Dataset), 0o644); err != nil {
 		return engine.TrainResult{}, err
 	}

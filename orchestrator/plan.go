@@ -36,11 +36,16 @@ type PlanRow struct {
 // job it does not hold is new). It reads the database in one pass, so that
 // a grid of any size is planned in about the time it takes to expand.
 func Plan(gridFile string) ([]PlanRow, error) {
-	g, err := sweeps.Load(gridFile)
+	s, err := Load(gridFile)
 	if err != nil {
 		return nil, err
 	}
-	runDir := g.Resolve(g.Out)
+	return s.Plan()
+}
+
+// Plan is Plan of a loaded session (which need not be recorded).
+func (s *Session) Plan() ([]PlanRow, error) {
+	g, runDir := s.Grid, s.RunDir
 	known, err := storedJobs(runDir)
 	if err != nil {
 		return nil, err

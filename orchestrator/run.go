@@ -267,11 +267,14 @@ func (r *runner) stop(cause error) error {
 	if r.reserve {
 		freeReserve(r.s.RunDir)
 	}
-	reason := "stopped: " + cause.Error()
-	if _, err := r.s.DB.ResetRunning(r.s.GridID, reason); err != nil {
-		return fmt.Errorf("the run stopped: %w; jobs it was running are still marked running (%v): the next `grid run` resets them", cause, err)
+	fix := "fix the cause and run `grid run` again"
+	if diskFull(cause) {
+		fix = fmt.Sprintf("the disk holding %s is full: free disk space and run `grid run` again", r.s.RunDir)
 	}
-	return fmt.Errorf("the run stopped: %w; finished jobs are kept: fix the cause (free disk space) and run `grid run` again", cause)
+	if _, err := r.s.DB.ResetRunning(r.s.GridID, "stopped: "+cause.Error()); err != nil {
+		return fmt.Errorf("the run stopped: %w; %s (jobs it was running are still marked running, %v: that run resets them)", cause, fix, err)
+	}
+	return fmt.Errorf("the run stopped: %w; %s; finished jobs are kept", cause, fix)
 }
 
 // errDoneElsewhere: another process finished the job.

@@ -186,3 +186,55 @@ func (db *DB) migrateStep() error {
 // SchemaVersion is the number of schema steps this package applies; a
 // database it opened reports it as PRAGMA user_version.
 func SchemaVersion() int { return len(schemaSteps) }
+
+// IntegrityCheck runs SQLite's PRAGMA integrity_check and foreign_key_check:
+// nil when the file is sound and every reference resolves.
+func (db *DB) IntegrityCheck() error {
+	rows, err := db.sql.Query(`PRAGMA integrity_check`)
+	if err != nil {
+		return fmt.Errorf("results: integrity check: %w", err)
+	}
+	var problems []string
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			rows.Close()
+			return fmt.Errorf("results: integrity check: %w", err)
+		}
+		if line != "ok" {
+			problems = append(problems, line)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("results: integrity check: %w", err)
+	}
+	fk, err := db.sql.Query(`PRAGMA foreign_key_check`)
+	if err != nil {
+		return fmt.Errorf("results: foreign key check: %w", err)
+	}
+	defer fk.Close()
+	for fk.Next() {
+		var table, parent string
+		var rowid sql.NullInt64
+		var index int
+		if err := fk.Scan(&table, &rowid, &parent, &index); err != nil {
+			return fmt.Errorf("results: foreign key check: %w", err)
+		}
+		problems = append(problems, fmt.Sprintf("%s row %d refers to a missing %s row", table, rowid.Int64, parent))
+	}
+	if err := fk.Err(); err != nil {
+		return fmt.Errorf("results: foreign key check: %w", err)
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("results: %s is damaged: %s", db.path, strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// IsFull says whether err is SQLite's "database or disk is full": the
+// filesystem holding the database had no room for a write.
+func IsFull(err error) bool {
+	var e sqlite3.Error
+	return errors.As(err, &e) && e.Code == sqlite3.ErrFull
+}

@@ -41,7 +41,7 @@ var (
 )
 
 // gridBinary builds cmd/grid once per test process.
-func gridBinary(t *testing.T) string {
+func gridBinary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "grid-bin-")
@@ -70,7 +70,7 @@ var (
 	demoErr  error
 )
 
-func demoAssets(t *testing.T) string {
+func demoAssets(t testing.TB) string {
 	t.Helper()
 	bin := gridBinary(t)
 	demoOnce.Do(func() {
@@ -166,7 +166,7 @@ targets = ["demo_b"]
 `
 }
 
-func writeFile(t *testing.T, path, text string) {
+func writeFile(t testing.TB, path, text string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		t.Fatal(err)

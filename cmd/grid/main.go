@@ -5,6 +5,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -189,7 +190,12 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 		level = hclog.Debug
 	}
 	logger := hclog.New(&hclog.LoggerOptions{Name: "grid", Output: stderr, Level: level})
-	sum, err := s.Run(ctx, orchestrator.Options{Workers: *workers, Retries: *retries, Backend: backendName, Display: disp, Logger: logger, Redo: redo})
+	live, err := livenessFromEnv()
+	if err != nil {
+		return err
+	}
+	sum, err := s.Run(ctx, orchestrator.Options{Workers: *workers, Retries: *retries, Backend: backendName, Display: disp, Logger: logger,
+		Redo: redo, Liveness: live})
 	if sum.Total > 0 {
 		// Also after a failure stopped the run: the counts are the database's.
 		fmt.Fprintf(stdout, "grid %s: %d jobs: %d done now, %d done before, %d failed, %d blocked; results in %s\n",
@@ -219,7 +225,11 @@ func cmdPlan(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	rows, err := orchestrator.Plan(file)
+	s, err := orchestrator.Load(file)
+	if err != nil {
+		return err
+	}
+	rows, err := s.Plan()
 	if err != nil {
 		return err
 	}
@@ -231,20 +241,20 @@ func cmdPlan(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if !*asJSON {
-		if err := printEstimate(stdout, file, rows); err != nil {
+		if err := printEstimate(stdout, s, rows); err != nil {
 			return err
 		}
 	}
 	// What `grid run` checks before its first write: a plan that cannot
 	// run says so now.
 	logger := hclog.New(&hclog.LoggerOptions{Name: "grid", Output: stderr, Level: hclog.Warn})
-	return orchestrator.Check(context.Background(), file, orchestrator.Options{Logger: logger})
+	return s.Check(context.Background(), orchestrator.Options{Logger: logger})
 }
 
 // printEstimate says what the jobs still to run compute, and how long that
 // takes per backend.
-func printEstimate(w io.Writer, file string, rows []orchestrator.PlanRow) error {
-	work, estimates, err := orchestrator.EstimateWork(file, rows)
+func printEstimate(w io.Writer, s *orchestrator.Session, rows []orchestrator.PlanRow) error {
+	work, estimates, err := s.EstimateWork(rows)
 	if err != nil {
 		return err
 	}
@@ -329,6 +339,23 @@ func statusTime(r orchestrator.StatusRow, now time.Time) string {
 	return d
 }
 
+// envSilence is how long a worker may send nothing (no progress, no
+// heartbeat) before `grid run` kills it as stopped or hung; default 1m.
+const envSilence = "GRID_WORKER_SILENCE"
+
+func livenessFromEnv() (orchestrator.Liveness, error) {
+	v := os.Getenv(envSilence)
+	if v == "" {
+		return orchestrator.Liveness{}, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return orchestrator.Liveness{}, fmt.Errorf("%s=%q: want a positive duration such as 30s or 5m", envSilence, v)
+	}
+	// Several heartbeats fit in the silence, so one late beat is no death.
+	return orchestrator.Liveness{Silence: d, Heartbeat: min(5*time.Second, d/10)}, nil
+}
+
 // listFlag collects a repeatable flag's values.
 type listFlag []string
 
@@ -337,11 +364,17 @@ func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
 // printRows prints the jobs of `grid plan` and `grid status`: indented JSON,
 // or a table (state first) closed by a count of jobs per state.
-func printRows[T any](w io.Writer, asJSON bool, rows []T, header string, line func(T) (state, rest string)) error {
+func printRows[T any](out io.Writer, asJSON bool, rows []T, header string, line func(T) (state, rest string)) error {
+	// Buffered: tabwriter writes cell by cell, which unbuffered is a
+	// system call per cell, seconds for a grid of 200,000 jobs.
+	w := bufio.NewWriterSize(out, 1<<16)
 	if asJSON {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		return enc.Encode(rows)
+		if err := enc.Encode(rows); err != nil {
+			return err
+		}
+		return w.Flush()
 	}
 	counts := map[string]int{}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -351,7 +384,9 @@ func printRows[T any](w io.Writer, asJSON bool, rows []T, header string, line fu
 		counts[state]++
 		fmt.Fprintf(tw, "%s\t%s\n", state, rest)
 	}
-	tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
 	keys := make([]string, 0, len(counts))
 	for k := range counts {
 		keys = append(keys, k)
@@ -362,7 +397,7 @@ func printRows[T any](w io.Writer, asJSON bool, rows []T, header string, line fu
 		fmt.Fprintf(w, " %d %s", counts[k], k)
 	}
 	fmt.Fprintln(w)
-	return nil
+	return w.Flush() // a full disk or a closed pipe is an error, not silence
 }
 
 func oneLine(s string, n int) string {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/fomo-grid/grid/engine"
 	"github.com/fomo-grid/grid/engine/data"
+	"github.com/fomo-grid/grid/engine/tokenizer"
 )
 
 // Check implements engine.Checker: it loads the model (weights and
@@ -29,27 +30,28 @@ func (t *Trainer) Check(ctx context.Context, spec engine.InputSpec) error {
 		return err
 	}
 	key, prefix := engine.KeyNCtx, contextPrefix(spec.NCtx)
+	what := fmt.Sprintf("n_ctx = %d", spec.NCtx)
 	if spec.Prompt != "" {
-		key, prefix = engine.KeyPrompt, spec.Prompt
+		key, prefix, what = engine.KeyPrompt, spec.Prompt, fmt.Sprintf("prompt %q", spec.Prompt)
 	}
-	if _, err := classPrompts(m.tok, ds.ClassNames, prefix, m.model.Config.ContextLength); err != nil {
-		what := fmt.Sprintf("n_ctx = %d", spec.NCtx)
-		if spec.Prompt != "" {
-			what = fmt.Sprintf("prompt %q", spec.Prompt)
-		}
-		return &engine.InputError{Key: key, Err: fmt.Errorf("%s with the class names of %s (%d classes, longest %q): %w",
-			what, spec.Data.Dataset, len(ds.ClassNames), longest(ds.ClassNames), err)}
+	contextLength := m.model.Config.ContextLength
+	if _, err := classPrompts(m.tok, ds.ClassNames, prefix, contextLength); err != nil {
+		name, need := longestSentence(m.tok, ds.ClassNames, prefix)
+		return &engine.InputError{Key: key, Err: fmt.Errorf("%s does not fit the class names of %s in the model's context: class %q needs %d tokens, the context holds %d",
+			what, spec.Data.Dataset, name, need, contextLength)}
 	}
 	return nil
 }
 
-// longest is the longest class name, the one that runs out of context first.
-func longest(names []string) string {
-	var out string
+// longestSentence finds the class whose sentence takes the most tokens
+// (with the start and end tokens), the one that runs out of context first.
+func longestSentence(tok *tokenizer.Tokenizer, names []string, prefix string) (string, int) {
+	var worst string
+	need := 0
 	for _, n := range names {
-		if len(data.PromptName(n)) > len(data.PromptName(out)) {
-			out = n
+		if k := len(tok.Encode(classSentence(prefix, data.PromptName(n)))) + 2; k > need {
+			worst, need = n, k
 		}
 	}
-	return out
+	return worst, need
 }
