@@ -72,6 +72,9 @@ type TrainSpec struct {
 	// Checkpoint is the file the learned scores, projection and tokens are
 	// written to (atomically) when training ends.
 	Checkpoint string `json:"checkpoint"`
+	// Precision is the arithmetic of the run; empty means fp32. A backend
+	// that cannot run it fails the job saying so.
+	Precision study.Precision `json:"precision,omitempty"`
 }
 
 // EvalSpec is one evaluation: a learned checkpoint (or a hand-written prompt)
@@ -91,6 +94,8 @@ type EvalSpec struct {
 	// (exp(logit_scale)·cosine, as the argmax saw them). The header row is
 	// "path,label" followed by the class names.
 	LogitsFile string `json:"logits_file,omitempty"`
+	// Precision is the arithmetic of the evaluation; empty means fp32.
+	Precision study.Precision `json:"precision,omitempty"`
 }
 
 // Progress is reported after every training step.
@@ -134,4 +139,20 @@ type Placed interface {
 type Engine interface {
 	Train(ctx context.Context, spec TrainSpec, progress func(Progress)) (TrainResult, error)
 	Evaluate(ctx context.Context, spec EvalSpec) (Evaluation, error)
+}
+
+// Usage is what a job used of the device it ran on.
+type Usage struct {
+	Device string `json:"device,omitempty"` // e.g. "cuda:0 NVIDIA H200"
+	// PeakMemory is the most device memory, in bytes, the job's computation
+	// held at once (the model's weights included).
+	PeakMemory int64 `json:"peak_memory,omitempty"`
+}
+
+// UsageMeter is implemented by engines that measure their device use. An
+// engine runs one job at a time, so a caller resets the meter before a job
+// and reads it after.
+type UsageMeter interface {
+	ResetUsage()
+	Usage() Usage
 }

@@ -228,7 +228,7 @@ func (rec *recorder) flush() error {
 
 // complete stores a finished job's result in one transaction.
 func (s *Session) complete(job sweeps.Job, task worker.Task, res worker.Result) error {
-	c := results.Completion{}
+	c := results.Completion{Device: res.Device, PeakMemory: res.PeakMemory}
 	for _, e := range res.Evaluations {
 		c.Evaluations = append(c.Evaluations, results.Evaluation{
 			Split: e.Split, Dataset: e.Dataset, Total: e.Total, Correct: e.Correct,
@@ -284,7 +284,7 @@ func (s *Session) task(job sweeps.Job) (worker.Task, error) {
 		Shots: c.Shots, Seed: c.Seed, NCtx: c.NCtx, WeightStd: c.WeightStd, Epochs: c.Epochs,
 		LR: c.LR, WarmupLR: c.WarmupLR, WarmupEpochs: c.WarmupEpochs,
 		Momentum: c.Momentum, WeightDecay: c.WeightDecay, BatchSize: c.BatchSize,
-		Variant: c.Variant,
+		Variant: c.Variant, Precision: c.Precision,
 	}
 	switch c.Kind {
 	case study.KindTrain:
@@ -323,6 +323,7 @@ func artifactOf(kind, path string) (results.Artifact, error) {
 // and replaced after it dies.
 type workerSlot struct {
 	name string
+	env  []string // added to the worker's environment (a GPU slot's pin)
 	opts Options
 	c    *worker.Client
 }
@@ -332,7 +333,7 @@ func (w *workerSlot) client(ctx context.Context) (*worker.Client, error) {
 		return w.c, nil
 	}
 	w.discard()
-	c, err := worker.Start(ctx, worker.Options{Command: w.opts.WorkerCommand, Logger: w.opts.Logger.Named(w.name), Backend: w.opts.Backend})
+	c, err := worker.Start(ctx, worker.Options{Command: w.opts.WorkerCommand, Logger: w.opts.Logger.Named(w.name), Backend: w.opts.Backend, Env: w.env})
 	if err != nil {
 		return nil, fmt.Errorf("start worker: %w", err)
 	}

@@ -44,7 +44,8 @@ func (s *Session) preflight(ctx context.Context, opts Options) (*worker.Client, 
 		return nil, err
 	}
 	inputs, users := s.inputs()
-	c, err := worker.Start(ctx, worker.Options{Command: opts.WorkerCommand, Logger: opts.Logger.Named("w0"), Backend: opts.Backend})
+	first := workerSlots(opts.Workers, opts.GPUs, opts.GPUSlots)[0]
+	c, err := worker.Start(ctx, worker.Options{Command: opts.WorkerCommand, Logger: opts.Logger.Named(first.name), Backend: opts.Backend, Env: first.env})
 	if err != nil {
 		return nil, fmt.Errorf("start worker: %w", err)
 	}

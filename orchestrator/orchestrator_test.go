@@ -76,6 +76,8 @@ func (f fakeEngine) Train(ctx context.Context, s engine.TrainSpec, progress func
 	if res, err, faulty := f.fault(ctx, s, progress); faulty { // reliability_test.go
 		return res, err
 	}
+	f.logGPU("start", s.Checkpoint)
+	defer f.logGPU("end", s.Checkpoint)
 	step, _ := strconv.Atoi(os.Getenv(envStep))
 	crash := os.Getenv(envCrash) == "once"
 	if crash {

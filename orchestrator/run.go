@@ -18,6 +18,10 @@ import (
 type Options struct {
 	Workers int // parallel worker processes; <= 0 means the grid file's value (or 1)
 	Retries int // extra attempts per job in this run; < 0 means the grid file's value
+	// GPUs, when set, replace Workers: GPUSlots worker processes per GPU,
+	// each pinned to its GPU.
+	GPUs     []GPU
+	GPUSlots int // jobs at once per GPU; <= 0 means the grid file's gpu_slots
 	// WorkerCommand starts a worker process; nil means this binary's hidden
 	// worker subcommand.
 	WorkerCommand func() *exec.Cmd
@@ -67,8 +71,9 @@ func (s Summary) Err() error {
 }
 
 // Run runs every job of the grid that is not done, respecting dependencies,
-// on opts.Workers worker processes. Cancelling ctx stops running jobs and
-// leaves them pending for the next run. Before its first write it checks
+// on opts.Workers worker processes (GPUSlots per GPU with opts.GPUs).
+// Cancelling ctx stops running jobs and leaves them pending for the next
+// run. Before its first write it checks
 // the grid's inputs (Check) and takes the run directory's lock, so that a
 // bad grid or a second runner changes nothing. It merges the shards that
 // SLURM array tasks published, and skips jobs that another process (an
@@ -141,6 +146,9 @@ func (s *Session) withDefaults(opts Options) Options {
 	if opts.Workers <= 0 {
 		opts.Workers = 1
 	}
+	if opts.GPUSlots <= 0 {
+		opts.GPUSlots = s.Grid.GPUSlots
+	}
 	if opts.Retries < 0 {
 		opts.Retries = s.Grid.Retries
 	}
@@ -200,21 +208,22 @@ func (r *runner) run(ctx context.Context, st *schedule) (Summary, error) {
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var wg sync.WaitGroup
-	for i := 0; i < r.opts.Workers; i++ {
+	slots := workerSlots(r.opts.Workers, r.opts.GPUs, r.opts.GPUSlots)
+	for i, spec := range slots {
 		wg.Add(1)
-		go func(slot int) {
+		go func(i int, spec slotSpec) {
 			defer wg.Done()
-			w := r.slot(slot)
+			w := r.slot(i, spec)
 			defer w.close()
 			for job := range ready {
 				finished <- outcome{job, r.runJob(runCtx, w, job)}
 			}
-		}(i)
+		}(i, spec)
 	}
 	var stopped error
 	running := 0
 	for {
-		for running < r.opts.Workers && runCtx.Err() == nil {
+		for running < len(slots) && runCtx.Err() == nil {
 			job, ok := st.next()
 			if !ok {
 				break
@@ -246,14 +255,14 @@ func (r *runner) run(ctx context.Context, st *schedule) (Summary, error) {
 	return sum, nil
 }
 
-// slot makes worker slot i; the first gets the worker the input check
-// started.
-func (r *runner) slot(i int) *workerSlot {
-	name := fmt.Sprintf("w%d", i)
+// slot makes worker slot i of spec; the first gets the worker the input
+// check started (with the first slot's environment).
+func (r *runner) slot(i int, spec slotSpec) *workerSlot {
+	name := spec.name
 	if r.opts.Owner != "" {
 		name = r.opts.Owner + " " + name
 	}
-	w := &workerSlot{name: name, opts: r.opts}
+	w := &workerSlot{name: name, env: spec.env, opts: r.opts}
 	if i == 0 {
 		w.c, r.first = r.first, nil
 	}

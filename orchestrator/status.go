@@ -34,6 +34,10 @@ type StatusRow struct {
 	HarmonicMean *float64             `json:"harmonic_mean,omitempty"`
 	Evaluations  []results.Evaluation `json:"evaluations,omitempty"`
 	Deps         []string             `json:"deps,omitempty"`
+	// Device and PeakMemory (bytes) are what the job's run used, when its
+	// engine measured them (GPU jobs).
+	Device     string `json:"device,omitempty"`
+	PeakMemory int64  `json:"peak_memory,omitempty"`
 }
 
 // Status reads the state of every job of the grid file from its run's
@@ -56,6 +60,7 @@ func Status(gridFile string) ([]StatusRow, error) {
 		if row, ok := st.jobs[j.ID]; ok {
 			r.State, r.Attempts, r.Error, r.Worker = string(row.State), row.Attempts, row.Error, row.Worker
 			r.HarmonicMean = row.HarmonicMean
+			r.Device, r.PeakMemory = row.Device, row.PeakMemory
 			r.Seconds = attemptSeconds(row, now)
 			if row.State == results.StateRunning {
 				r.LastReport = row.Heartbeat

@@ -15,7 +15,7 @@ import (
 // except Name, Kind, Config, Labels, Created, Deps and Experiments (which
 // are the grid file's business, and most of the bytes).
 func (db *DB) JobRows() (map[string]Job, error) {
-	rows, err := db.sql.Query(`SELECT id, state, attempts, started_at, finished_at, error, worker, harmonic_mean, heartbeat_at FROM jobs`)
+	rows, err := db.sql.Query(`SELECT id, state, attempts, started_at, finished_at, error, worker, harmonic_mean, heartbeat_at, device, peak_memory FROM jobs`)
 	if err != nil {
 		return nil, fmt.Errorf("results: jobs: %w", err)
 	}
@@ -33,11 +33,13 @@ func (db *DB) JobRows() (map[string]Job, error) {
 
 func scanJobState(row scanner) (Job, error) {
 	var j Job
-	var started, finished, errText, worker, heartbeat sql.NullString
+	var started, finished, errText, worker, heartbeat, device sql.NullString
 	var hm sql.NullFloat64
-	if err := row.Scan(&j.ID, &j.State, &j.Attempts, &started, &finished, &errText, &worker, &hm, &heartbeat); err != nil {
+	var peak sql.NullInt64
+	if err := row.Scan(&j.ID, &j.State, &j.Attempts, &started, &finished, &errText, &worker, &hm, &heartbeat, &device, &peak); err != nil {
 		return Job{}, err
 	}
+	j.Device, j.PeakMemory = device.String, peak.Int64
 	if hm.Valid {
 		j.HarmonicMean = &hm.Float64
 	}

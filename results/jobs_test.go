@@ -490,3 +490,52 @@ func TestGridEvaluationsAndPrompts(t *testing.T) {
 		t.Errorf("HarmonicMean = %v", h)
 	}
 }
+
+func TestDeviceUsageIsStoredWithTheJob(t *testing.T) {
+	db := openTemp(t)
+	g := mustGrid(t, db, "gpu")
+	mustSync(t, db, g, trainSpec("a", "eurosat", "full", nil), trainSpec("b", "dtd", "full", nil))
+	complete(t, db, "a", Completion{Evaluations: []Evaluation{eval(study.ClassesBase, "eurosat", 70, 69)},
+		Device: "cuda:1 NVIDIA H200", PeakMemory: 3 << 30})
+	complete(t, db, "b", Completion{Evaluations: []Evaluation{eval(study.ClassesBase, "dtd", 50, 49)}})
+	a, err := db.Job("a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Device != "cuda:1 NVIDIA H200" || a.PeakMemory != 3<<30 {
+		t.Errorf("job a: device %q, %d bytes", a.Device, a.PeakMemory)
+	}
+	b, err := db.Job("b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Device != "" || b.PeakMemory != 0 {
+		t.Errorf("job b measured nothing but reads device %q, %d bytes", b.Device, b.PeakMemory)
+	}
+	var nulls int
+	if err := db.sql.QueryRow(`SELECT count(*) FROM jobs WHERE id = 'b' AND device IS NULL AND peak_memory IS NULL`).Scan(&nulls); err != nil || nulls != 1 {
+		t.Errorf("an unmeasured job stores NULLs: %d rows (%v)", nulls, err)
+	}
+}
+
+// A SLURM array task's GPU job keeps its device and memory when its shard
+// is merged into the run database.
+func TestDeviceUsageSurvivesAShardMerge(t *testing.T) {
+	db := openTemp(t)
+	train := trainSpec("t", "eurosat", "full", nil)
+	mustSync(t, db, mustGrid(t, db, "sweep"), train)
+	sh := newShard(t, train)
+	if _, err := sh.StartAttempt("t", "slurm 7_1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := sh.CompleteJob("t", Completion{Evaluations: []Evaluation{eval(study.ClassesBase, "eurosat", 70, 69)},
+		Device: "cuda:0 NVIDIA H100", PeakMemory: 5 << 30}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.MergeShard(publish(t, sh, t.TempDir(), "s-0.db")); err != nil {
+		t.Fatal(err)
+	}
+	if j := mustJob(t, db, "t"); j.Device != "cuda:0 NVIDIA H100" || j.PeakMemory != 5<<30 {
+		t.Errorf("after the merge: device %q, %d bytes", j.Device, j.PeakMemory)
+	}
+}

@@ -44,6 +44,10 @@ type Job struct {
 	// HarmonicMean is the stored H of the base2new cell an eval job on the
 	// new classes completed; nil for every other job.
 	HarmonicMean *float64
+	// Device and PeakMemory (bytes) are what the job's last completed run
+	// used, when its engine measured them; empty and 0 otherwise.
+	Device     string
+	PeakMemory int64
 }
 
 // LabelMap decodes the job's labels. Values that are not strings are given
@@ -120,15 +124,16 @@ func scanGrid(row scanner) (Grid, error) {
 	return g, nil
 }
 
-const jobColumns = `j.id, j.name, j.kind, j.config, j.labels, j.state, j.attempts, j.created_at, j.started_at, j.finished_at, j.error, j.worker, j.harmonic_mean, j.heartbeat_at`
+const jobColumns = `j.id, j.name, j.kind, j.config, j.labels, j.state, j.attempts, j.created_at, j.started_at, j.finished_at, j.error, j.worker, j.harmonic_mean, j.heartbeat_at, j.device, j.peak_memory`
 
 func scanJob(row scanner, extra ...any) (Job, error) {
 	var j Job
 	var config, labels, created string
-	var started, finished, errText, worker, heartbeat sql.NullString
+	var started, finished, errText, worker, heartbeat, device sql.NullString
 	var hm sql.NullFloat64
+	var peak sql.NullInt64
 	dest := append([]any{&j.ID, &j.Name, &j.Kind, &config, &labels, &j.State, &j.Attempts, &created,
-		&started, &finished, &errText, &worker, &hm, &heartbeat}, extra...)
+		&started, &finished, &errText, &worker, &hm, &heartbeat, &device, &peak}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return Job{}, err
 	}
@@ -139,6 +144,7 @@ func scanJob(row scanner, extra ...any) (Job, error) {
 	j.Labels = json.RawMessage(labels)
 	j.Error = errText.String
 	j.Worker = worker.String
+	j.Device, j.PeakMemory = device.String, peak.Int64
 	var err error
 	if j.Created, err = parseTime(created); err != nil {
 		return Job{}, fmt.Errorf("job %s created_at: %w", j.ID, err)

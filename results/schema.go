@@ -110,4 +110,10 @@ CREATE TABLE shards (
 ALTER TABLE jobs ADD COLUMN heartbeat_at TEXT;
 ALTER TABLE grids ADD COLUMN jobs_digest TEXT;
 `,
+	// 5: the device a job ran on and the most device memory its
+	// computation held (bytes), when the engine measures them (GPU jobs).
+	`
+ALTER TABLE jobs ADD COLUMN device TEXT;
+ALTER TABLE jobs ADD COLUMN peak_memory INTEGER CHECK (peak_memory IS NULL OR peak_memory >= 0);
+`,
 }

@@ -268,8 +268,9 @@ func shardJobsToTake(tx *sql.Tx) ([]string, error) {
 // once.
 func takeShardJob(tx *sql.Tx, id string) error {
 	steps := []string{
-		`UPDATE main.jobs SET (state, attempts, started_at, finished_at, error, worker, harmonic_mean) =
-			(SELECT s.state, max(main.jobs.attempts, s.attempts), s.started_at, s.finished_at, s.error, s.worker, s.harmonic_mean
+		`UPDATE main.jobs SET (state, attempts, started_at, finished_at, error, worker, harmonic_mean, device, peak_memory) =
+			(SELECT s.state, max(main.jobs.attempts, s.attempts), s.started_at, s.finished_at, s.error, s.worker, s.harmonic_mean,
+				s.device, s.peak_memory
 			 FROM shard.jobs s WHERE s.id = main.jobs.id)
 		 WHERE id = ?1`,
 		`INSERT INTO main.metrics (job_id, attempt, step, epoch, loss, batch_loss, lr, prompt, ts)

@@ -73,6 +73,10 @@ type Completion struct {
 	// HarmonicMean is H = 2BN/(B+N) of a base2new cell, given with the
 	// eval job on the new classes that completes it; nil otherwise.
 	HarmonicMean *float64
+	// Device and PeakMemory (bytes) are what the job used, when its engine
+	// measured them; "" and 0 store NULL.
+	Device     string
+	PeakMemory int64
 }
 
 // UpsertGrid records that the grid called name was run from file with the
@@ -530,14 +534,24 @@ func (db *DB) CompleteJob(id string, c Completion) error {
 	if c.HarmonicMean != nil {
 		hm = finiteOrNull(*c.HarmonicMean)
 	}
-	if _, err := tx.Exec(`UPDATE jobs SET state = 'done', finished_at = ?, error = NULL, harmonic_mean = ? WHERE id = ?`,
-		formatTime(time.Now()), hm, id); err != nil {
+	if _, err := tx.Exec(`UPDATE jobs SET state = 'done', finished_at = ?, error = NULL, harmonic_mean = ?,
+		device = ?, peak_memory = ? WHERE id = ?`,
+		formatTime(time.Now()), hm, nullIfZero(c.Device), nullIfZero(c.PeakMemory), id); err != nil {
 		return fmt.Errorf("results: complete job %s: %w", id, err)
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("results: complete job %s: %w", id, err)
 	}
 	return nil
+}
+
+// nullIfZero stores a value not measured as NULL.
+func nullIfZero[T comparable](v T) any {
+	var zero T
+	if v == zero {
+		return nil
+	}
+	return v
 }
 
 func nonNilInts(s []int) []int {

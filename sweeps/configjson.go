@@ -34,6 +34,7 @@ func appendConfigJSON(b []byte, c Config) []byte {
 	b = appendIntField(b, "batch_size", int64(c.BatchSize), true)
 	b = appendStringField(b, "source", c.Source, true)
 	b = appendStringField(b, "template", c.Template, true)
+	b = appendStringField(b, "precision", string(c.Precision), true)
 	return append(b, '}')
 }
 

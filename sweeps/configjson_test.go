@@ -17,6 +17,7 @@ func TestConfigJSONMatches(t *testing.T) {
 			Variant: study.VariantFull, Seed: 1, NCtx: 4, Shots: 16, WeightStd: 0.004, Epochs: 8, LR: 0.0035,
 			WarmupLR: 1e-5, WarmupEpochs: 1, Momentum: 0.9, WeightDecay: 5e-4, BatchSize: 4},
 		{Kind: study.KindEval, Model: `m <&> "q" \ é ` + "\t\u2028", Source: "abc", Template: "a photo of a {}, a type of pet."},
+		{Kind: study.KindTrain, Seed: 2, NCtx: 2, Precision: study.PrecisionFP16},
 		{WeightStd: 1e-7, LR: 1e21, WarmupLR: -2.5e-9, Momentum: 123456789012345678901.0, WeightDecay: math.SmallestNonzeroFloat64},
 		{Seed: -3, NCtx: -1, WeightStd: math.Copysign(0, -1), LR: 1e-6, WarmupLR: 9.999999e20},
 	}

@@ -15,7 +15,7 @@ import (
 type gridFile struct {
 	name, out, model, dataRoot string
 	backend                    string
-	workers, retries           int
+	workers, retries, gpuSlots int
 	jobTimeout                 time.Duration
 	defaults                   settings
 	slurm                      Slurm
@@ -315,7 +315,7 @@ func (d *decoder) decodeFile(doc map[string]any) (*gridFile, error) {
 			return nil, root.child(k).errorf("unknown key (a grid file holds [grid], [defaults], [[experiment]] and [slurm] tables)")
 		}
 	}
-	f := &gridFile{defaults: builtinDefaults, workers: 1}
+	f := &gridFile{defaults: builtinDefaults, workers: 1, gpuSlots: 1}
 	if err := d.decodeGrid(root.child("grid"), doc["grid"], f); err != nil {
 		return nil, err
 	}
@@ -425,8 +425,10 @@ func (d *decoder) decodeGrid(s scope, v any, f *gridFile) error {
 			}
 		case "job_timeout":
 			f.jobTimeout, err = ks.duration(t[k])
+		case "gpu_slots":
+			f.gpuSlots, err = ks.integer(t[k], 1)
 		default:
-			err = ks.errorf("unknown key (known: name, out, model, data_root, workers, retries, backend, job_timeout)")
+			err = ks.errorf("unknown key (known: name, out, model, data_root, workers, retries, backend, job_timeout, gpu_slots)")
 		}
 		if err != nil {
 			return err

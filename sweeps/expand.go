@@ -262,12 +262,13 @@ func (x *expander) zeroShot(e *experiment) {
 			x.add(Job{
 				Name: jobName(e.name, ds, nil, string(classes)),
 				Config: Config{
-					Kind:     study.KindEval,
-					Model:    path.Clean(x.file.model),
-					DataRoot: path.Clean(x.file.dataRoot),
-					Dataset:  ds,
-					Classes:  classes,
-					Template: template,
+					Kind:      study.KindEval,
+					Model:     path.Clean(x.file.model),
+					DataRoot:  path.Clean(x.file.dataRoot),
+					Dataset:   ds,
+					Classes:   classes,
+					Template:  template,
+					Precision: jobPrecision(x.file.defaults[pPrecision]),
 				},
 				Experiments: []string{e.name},
 			})
@@ -285,6 +286,7 @@ func (x *expander) trainConfig(ds string, classes study.Classes, variant study.V
 		Variant:      variant,
 		Seed:         s[pSeed].int,
 		NCtx:         int(s[pNCtx].int),
+		Precision:    jobPrecision(s[pPrecision]),
 		Shots:        int(s[pShots].int),
 		WeightStd:    s[pWeightStd].float,
 		Epochs:       int(s[pEpochs].int),
@@ -302,16 +304,26 @@ func (x *expander) trainConfig(ds string, classes study.Classes, variant study.V
 // are decided by the source, which the config names.
 func evalConfig(train Config, ds string, classes study.Classes, variant study.Variant, source string) Config {
 	return Config{
-		Kind:     study.KindEval,
-		Model:    train.Model,
-		DataRoot: train.DataRoot,
-		Dataset:  ds,
-		Classes:  classes,
-		Variant:  variant,
-		Seed:     train.Seed,
-		NCtx:     train.NCtx,
-		Source:   source,
+		Kind:      study.KindEval,
+		Model:     train.Model,
+		DataRoot:  train.DataRoot,
+		Dataset:   ds,
+		Classes:   classes,
+		Variant:   variant,
+		Seed:      train.Seed,
+		NCtx:      train.NCtx,
+		Precision: train.Precision,
+		Source:    source,
 	}
+}
+
+// jobPrecision is a precision as a Config holds it: the default fp32 is
+// left out of the job's identity.
+func jobPrecision(v value) study.Precision {
+	if study.Precision(v.str) == study.PrecisionFP32 {
+		return ""
+	}
+	return study.Precision(v.str)
 }
 
 // jobName is "<experiment>/<dataset>/<k=v,...>/<last>", the labels in

@@ -40,6 +40,7 @@ type Grid struct {
 	Model    string // model directory as written
 	DataRoot string // dataset root as written
 	Workers  int    // default number of parallel workers (>= 1)
+	GPUSlots int    // jobs run at once on each GPU (>= 1)
 	Retries  int    // extra attempts for a failed job (>= 0)
 	Slurm    Slurm  // [slurm]: resources for `grid submit`
 	// Backend is the engine backend setting ("auto", "cpu", "cuda", ...;
@@ -98,6 +99,7 @@ func Parse(filename string, src []byte) (*Grid, error) {
 		Model:      f.model,
 		DataRoot:   f.dataRoot,
 		Workers:    f.workers,
+		GPUSlots:   f.gpuSlots,
 		Retries:    f.retries,
 		JobTimeout: f.jobTimeout,
 		Slurm:      f.slurm,

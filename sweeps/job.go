@@ -31,6 +31,11 @@ type Config struct {
 	// Zero-shot eval only (no Source): the hand-written prompt, with {}
 	// where the class name goes.
 	Template string `json:"template,omitempty"`
+
+	// Precision is the job's arithmetic, empty for the default fp32: a
+	// grid that does not set it keeps the job IDs it always had. Eval
+	// jobs take their source's.
+	Precision study.Precision `json:"precision,omitempty"`
 }
 
 // Job is one node of the expanded DAG.

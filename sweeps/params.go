@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/fomo-grid/grid/internal/study"
 )
 
 // Parameter indices, in the canonical order used for labels, names and
@@ -22,6 +24,7 @@ const (
 	pMomentum
 	pWeightDecay
 	pBatchSize
+	pPrecision
 	numParams
 )
 
@@ -29,15 +32,19 @@ const (
 type param struct {
 	key   string
 	isInt bool
-	// check returns what is wrong with a value of the right type, or "".
+	// choices, when set, makes the parameter a string that must be one of
+	// them.
+	choices []string
+	// check returns what is wrong with a number of the right type, or "".
 	check func(v value) string
 }
 
 // value holds one parameter value: int for integer parameters, float for
-// float parameters.
+// float parameters, str for string parameters.
 type value struct {
 	int   int64
 	float float64
+	str   string
 }
 
 // settings is one value per parameter, indexed by the p* constants.
@@ -55,6 +62,15 @@ var params = [numParams]param{
 	pMomentum:     {key: "momentum", check: momentumRange},
 	pWeightDecay:  {key: "weight_decay", check: floatAtLeast(0)},
 	pBatchSize:    {key: "batch_size", isInt: true, check: intAtLeast(1)},
+	pPrecision:    {key: "precision", choices: precisionChoices()},
+}
+
+func precisionChoices() []string {
+	out := make([]string, len(study.Precisions))
+	for i, p := range study.Precisions {
+		out[i] = string(p)
+	}
+	return out
 }
 
 // builtinDefaults is the seed's effective configuration of one run
@@ -72,6 +88,7 @@ var builtinDefaults = settings{
 	pMomentum:     {float: 0.9},
 	pWeightDecay:  {float: 5e-4},
 	pBatchSize:    {int: 4},
+	pPrecision:    {str: string(study.PrecisionFP32)},
 }
 
 func intAtLeast(lo int64) func(value) string {
@@ -128,6 +145,16 @@ func paramKeys() string {
 
 // decode converts a TOML value to a parameter value, or says why it cannot.
 func (p param) decode(v any) (value, string) {
+	if p.choices != nil {
+		x, ok := v.(string)
+		switch {
+		case !ok:
+			return value{}, fmt.Sprintf("expected a string (one of %s), got %s", strings.Join(p.choices, ", "), describe(v))
+		case !slices.Contains(p.choices, x):
+			return value{}, fmt.Sprintf("unknown %s %q (want %s)", p.key, x, strings.Join(p.choices, ", "))
+		}
+		return value{str: x}, ""
+	}
 	var out value
 	switch x := v.(type) {
 	case int64:
@@ -158,6 +185,9 @@ func (p param) decode(v any) (value, string) {
 
 // format writes a value compactly: "16", "0.001", "1e-05".
 func (p param) format(v value) string {
+	if p.choices != nil {
+		return v.str
+	}
 	if p.isInt {
 		return strconv.FormatInt(v.int, 10)
 	}

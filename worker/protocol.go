@@ -32,8 +32,9 @@ import (
 // Adding an optional field (omitempty, and its zero value meaning what the
 // protocol did before) is compatible and keeps the version: JSON decoding
 // skips fields it does not know and leaves missing ones zero. Task.Prompt,
-// Task.LogitsFile, Task.HeartbeatMS and Event.Beat were added that way, and
-// the Check method, which an older worker answers with Unimplemented.
+// Task.LogitsFile, Task.HeartbeatMS, Task.Precision, Event.Beat and
+// Result's Device and PeakMemory were added that way, and the Check method,
+// which an older worker answers with Unimplemented.
 const ProtocolVersion = 1
 
 // Subcommand is the hidden argument of the `grid` binary that turns the
@@ -105,6 +106,8 @@ type Task struct {
 	// doing: a host that hears nothing for several intervals knows the
 	// worker is stopped or hung (liveness.go).
 	HeartbeatMS int `json:"heartbeat_ms,omitempty"`
+	// Precision is the job's arithmetic: fp32 (or empty), fp16 or bf16.
+	Precision study.Precision `json:"precision,omitempty"`
 }
 
 // Event is one message of a Run stream: progress while training and
@@ -134,6 +137,10 @@ type Result struct {
 	TokenIDs    []int        `json:"token_ids,omitempty"`  // train: the learned prompt tokens
 	Prompt      string       `json:"prompt,omitempty"`     // train: their decoded text
 	Checkpoint  string       `json:"checkpoint,omitempty"` // train: the checkpoint written
+	// Device and PeakMemory (bytes) say what the job used, when the engine
+	// measures it (the CUDA backend does, the CPU backend does not).
+	Device     string `json:"device,omitempty"`
+	PeakMemory int64  `json:"peak_memory,omitempty"`
 }
 
 // Evaluation is the classification result on the test split of one class

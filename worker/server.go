@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"time"
 
@@ -102,9 +103,17 @@ func (s *server) run(task *Task, stream grpc.ServerStream) error {
 	log.Debug("job started")
 	events := newProgressSender(stream, log)
 	stopBeats := events.beatEvery(time.Duration(task.HeartbeatMS) * time.Millisecond)
+	meter, measured := s.engine.(engine.UsageMeter)
+	if measured {
+		meter.ResetUsage()
+	}
 	result, err := s.runJob(ctx, task, events, log)
 	stopBeats()
 	events.close() // nothing but the result may follow
+	if err == nil && measured {
+		u := meter.Usage()
+		result.Device, result.PeakMemory = u.Device, u.PeakMemory
+	}
 	switch {
 	case ctx.Err() != nil:
 		log.Debug("job cancelled", "error", err)
@@ -136,6 +145,9 @@ func (s *server) runJob(ctx context.Context, task *Task, events *progressSender,
 	if task.CheckpointIn != "" && task.Prompt != "" {
 		return nil, taskError("job %s: an eval takes a checkpoint or a prompt, not both", task.JobID)
 	}
+	if task.Precision != "" && !slices.Contains(study.Precisions, task.Precision) {
+		return nil, taskError("job %s: unknown precision %q (want fp32, fp16 or bf16)", task.JobID, task.Precision)
+	}
 	data := engine.DataSpec{
 		Dataset: task.Dataset,
 		Root:    task.DataRoot,
@@ -158,6 +170,7 @@ func (s *server) runJob(ctx context.Context, task *Task, events *progressSender,
 			BatchSize:    task.BatchSize,
 			Variant:      variant,
 			Checkpoint:   task.CheckpointOut,
+			Precision:    task.Precision,
 		}
 		trained, err := s.engine.Train(ctx, spec, events.send)
 		if err != nil {
@@ -177,6 +190,7 @@ func (s *server) runJob(ctx context.Context, task *Task, events *progressSender,
 		Prompt:     task.Prompt,
 		Variant:    variant,
 		LogitsFile: task.LogitsFile,
+		Precision:  task.Precision,
 	}
 	eval, err := s.engine.Evaluate(ctx, spec)
 	if err != nil {

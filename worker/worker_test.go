@@ -27,6 +27,8 @@ func TestMain(m *testing.M) {
 	switch os.Getenv(testModeEnv) {
 	case "worker":
 		ServeEngine(newFakeEngine())
+	case "measured-worker":
+		ServeEngine(&measuredEngine{fakeEngine: newFakeEngine()})
 	case "host":
 		hostMain()
 	}
@@ -265,7 +267,7 @@ func TestOptionalTaskFieldsStayOffTheWire(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, key := range []string{`"prompt"`, `"logits_file"`} {
+	for _, key := range []string{`"prompt"`, `"logits_file"`, `"precision"`} {
 		if strings.Contains(string(data), key) {
 			t.Errorf("task without %s encodes it: %s", key, data)
 		}
@@ -343,6 +345,7 @@ func TestRefusedAndFailedJobsKeepTheWorker(t *testing.T) {
 		{"prompt on a train task", Task{JobID: "j", Kind: study.KindTrain, Dataset: "ok", Epochs: 1, Prompt: "a photo of a"}, "eval tasks only"},
 		{"logits on a train task", Task{JobID: "j", Kind: study.KindTrain, Dataset: "ok", Epochs: 1, LogitsFile: "/tmp/l.csv"}, "eval tasks only"},
 		{"checkpoint and prompt", Task{JobID: "j", Kind: study.KindEval, Dataset: "ok", CheckpointIn: "/ckpt", Prompt: "a photo of a"}, "a checkpoint or a prompt, not both"},
+		{"unknown precision", Task{JobID: "j", Kind: study.KindEval, Dataset: "ok", Precision: "fp8"}, `unknown precision "fp8"`},
 	} {
 		_, err := c.Run(ctx, tc.task, nil)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

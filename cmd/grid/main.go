@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -293,24 +294,17 @@ func cmdStatus(args []string, stdout, stderr io.Writer) error {
 			lines[i].Slurm = view.Jobs[r.ID]
 		}
 	}
+	// GPU jobs record their device memory; a CPU grid keeps the plain table.
+	gpu := slices.ContainsFunc(rows, func(r orchestrator.StatusRow) bool { return r.PeakMemory > 0 })
 	header := "STATE\tTRIES\tNAME\tACCURACY\tPROMPT\tTIME\tERROR"
+	if gpu {
+		header = "STATE\tTRIES\tNAME\tACCURACY\tPROMPT\tTIME\tGPU MEM\tERROR"
+	}
 	if view != nil {
 		header += "\tSLURM"
 	}
 	err = printRows(stdout, *asJSON, lines, header, func(r statusLine) (string, string) {
-		acc := "—"
-		if len(r.Evaluations) > 0 {
-			parts := make([]string, 0, len(r.Evaluations))
-			for _, e := range r.Evaluations {
-				parts = append(parts, fmt.Sprintf("%s %.1f%%", e.Split, e.Accuracy))
-			}
-			acc = strings.Join(parts, ", ")
-		}
-		state, note := r.State, oneLine(r.Error, 60)
-		if r.Orphaned {
-			state, note = "orphaned", "left running by a `grid run` that is gone; the next run resets it"
-		}
-		rest := fmt.Sprintf("%d\t%s\t%s\t%s\t%s\t%s", r.Attempts, r.Name, acc, r.Prompt, statusTime(r.StatusRow, time.Now()), note)
+		state, rest := r.columns(gpu, time.Now())
 		if view != nil {
 			rest += "\t" + r.slurmText()
 		}
@@ -320,6 +314,32 @@ func cmdStatus(args []string, stdout, stderr io.Writer) error {
 		printArrays(stdout, view)
 	}
 	return err
+}
+
+// columns are a job's state and its other columns of `grid status`, the
+// GPU memory among them when gpu is set.
+func (r statusLine) columns(gpu bool, now time.Time) (state, rest string) {
+	acc := "—"
+	if len(r.Evaluations) > 0 {
+		parts := make([]string, 0, len(r.Evaluations))
+		for _, e := range r.Evaluations {
+			parts = append(parts, fmt.Sprintf("%s %.1f%%", e.Split, e.Accuracy))
+		}
+		acc = strings.Join(parts, ", ")
+	}
+	state, note := r.State, oneLine(r.Error, 60)
+	if r.Orphaned {
+		state, note = "orphaned", "left running by a `grid run` that is gone; the next run resets it"
+	}
+	cols := []string{fmt.Sprint(r.Attempts), r.Name, acc, r.Prompt, statusTime(r.StatusRow, now)}
+	if gpu {
+		mem := ""
+		if r.PeakMemory > 0 {
+			mem = fmt.Sprintf("%.2f GiB", float64(r.PeakMemory)/(1<<30))
+		}
+		cols = append(cols, mem)
+	}
+	return state, strings.Join(append(cols, note), "\t")
 }
 
 // statusTime is how long a job's last attempt took; for a running job, how

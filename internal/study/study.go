@@ -62,3 +62,18 @@ const (
 	// or a hand-written template (zero-shot).
 	KindEval Kind = "eval"
 )
+
+// Precision is the arithmetic a job runs at: the storage type of weights and
+// activations and the input type of GEMMs (LayerNorm and softmax statistics
+// and GEMM accumulation stay fp32). The seed ran fp16 (PREC=fp16).
+type Precision string
+
+// Precisions.
+const (
+	PrecisionFP32 Precision = "fp32" // the default; the only one the CPU backend runs
+	PrecisionFP16 Precision = "fp16"
+	PrecisionBF16 Precision = "bf16"
+)
+
+// Precisions lists them, the default first.
+var Precisions = []Precision{PrecisionFP32, PrecisionFP16, PrecisionBF16}
