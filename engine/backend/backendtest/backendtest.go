@@ -41,7 +41,22 @@ const (
 
 // Run runs the whole suite against backends made by newBackend (called
 // once per subtest).
-func Run(t *testing.T, newBackend func() backend.Backend) {
+func Run(t *testing.T, newBackend func() backend.Backend) { RunWith(t, newBackend, Options{}) }
+
+// Options adapt the suite to a backend that stores Float32 buffers at
+// reduced precision.
+type Options struct {
+	// Bits is the significand precision of stored Float32 values: 24
+	// (float32; also what 0 means), 11 for fp16, 8 for bf16. Below 24,
+	// every tolerance becomes at least 16·2^-Bits of the tensor's scale
+	// (roundings of inputs, products and sums), and comparisons that are
+	// exact at float32 allow 4·2^-Bits (the few roundings of an SGD step
+	// that stores its intermediates).
+	Bits int
+}
+
+// RunWith runs the suite with options.
+func RunWith(t *testing.T, newBackend func() backend.Backend, opts Options) {
 	groups := []struct {
 		name string
 		run  func(s *suite)
@@ -68,7 +83,7 @@ func Run(t *testing.T, newBackend func() backend.Backend) {
 				mode = "views"
 			}
 			t.Run(g.name+"/"+mode, func(t *testing.T) {
-				s := &suite{t: t, b: newBackend(), viewed: viewed, rng: rand.New(rand.NewPCG(7, uint64(len(g.name))))}
+				s := &suite{t: t, b: newBackend(), viewed: viewed, bits: opts.Bits, rng: rand.New(rand.NewPCG(7, uint64(len(g.name))))}
 				g.run(s)
 				s.checkMargins()
 			})
@@ -81,6 +96,7 @@ type suite struct {
 	t      *testing.T
 	b      backend.Backend
 	viewed bool // buffers are views inside guarded parents
+	bits   int  // Options.Bits
 	rng    *rand.Rand
 	guards []guarded
 }
@@ -94,7 +110,7 @@ type guarded struct {
 
 // margin is the value around every view; no operation produces it.
 const (
-	margin      = -7777.25
+	margin      = -7776 // exact in fp16 and bf16 too
 	intMargin   = -7777
 	marginWidth = 5
 )
@@ -235,10 +251,23 @@ func (s *suite) close(name string, got []float32, want []float64, tol float64) {
 			maxErr, worst = d, i
 		}
 	}
+	tol = s.tolerance(tol)
 	if maxErr > tol*scale || (tol == 0 && maxErr != 0) {
 		s.t.Errorf("%s: max error %.3g at [%d] (got %v, want %v) exceeds %.0e of max|want| %.3g",
 			name, maxErr, worst, got[worst], want[worst], tol, scale)
 	}
+}
+
+// tolerance widens a float32 tolerance to the backend's storage precision.
+func (s *suite) tolerance(tol float64) float64 {
+	if s.bits == 0 || s.bits >= 24 {
+		return tol
+	}
+	unit := math.Ldexp(1, -s.bits)
+	if tol == 0 {
+		return 4 * unit
+	}
+	return math.Max(tol, 16*unit)
 }
 
 // gradient checks grad, the gradient of loss at x computed by the backend,
@@ -284,7 +313,7 @@ func (s *suite) gradient(name string, grad []float32, loss func([]float64) float
 		}
 		// |grad·v| is at most ‖grad‖‖v‖; the error is bounded against the
 		// typical size of the product, max|grad|·‖v‖.
-		bound := tolFD * gradScale * math.Sqrt(norm)
+		bound := s.tolerance(tolFD) * gradScale * math.Sqrt(norm)
 		if fd := diff(v); math.Abs(fd-dot) > bound || math.IsNaN(dot) {
 			s.t.Errorf("%s: along random direction %d the gradient gives %.6g, finite differences %.6g (bound %.3g)", name, k, dot, fd, bound)
 		}
