@@ -4,9 +4,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/fomo-grid/grid/engine/backend/registry"
+	"github.com/fomo-grid/grid/engine/cuda"
 	"github.com/fomo-grid/grid/engine/trainer"
+	"github.com/fomo-grid/grid/orchestrator"
 	"github.com/fomo-grid/grid/worker"
 )
 
@@ -39,4 +42,29 @@ func chooseBackend(flagValue, fileValue, file string, stderr io.Writer) (string,
 		fmt.Fprintln(stderr, "grid:", note)
 	}
 	return name, nil
+}
+
+// gpusFor lists the GPUs a run's workers are pinned to: every GPU this
+// process sees when the workers compute on CUDA (gpu_slots workers each),
+// none otherwise. The run says on stderr what it found.
+func gpusFor(backendName string, slots int, stderr io.Writer) ([]orchestrator.GPU, error) {
+	if backendName != "cuda" {
+		return nil, nil
+	}
+	rt, err := cuda.Default()
+	if err != nil {
+		return nil, err
+	}
+	devs, err := rt.Devices()
+	if err != nil {
+		return nil, err
+	}
+	gpus := make([]orchestrator.GPU, len(devs))
+	names := make([]string, len(devs))
+	for i, d := range devs {
+		gpus[i] = orchestrator.GPU{Index: d.Ordinal, ID: d.UUID, Name: d.Name}
+		names[i] = d.Name
+	}
+	fmt.Fprintf(stderr, "grid: %d GPU(s) × %d job(s) each (gpu_slots): %s\n", len(gpus), slots, strings.Join(names, ", "))
+	return gpus, nil
 }

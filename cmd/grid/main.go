@@ -176,6 +176,10 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	gpus, err := gpusFor(backendName, s.Grid.GPUSlots, stderr)
+	if err != nil {
+		return err
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -195,8 +199,8 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	sum, err := s.Run(ctx, orchestrator.Options{Workers: *workers, Retries: *retries, Backend: backendName, Display: disp, Logger: logger,
-		Redo: redo, Liveness: live})
+	sum, err := s.Run(ctx, orchestrator.Options{Workers: *workers, Retries: *retries, Backend: backendName, GPUs: gpus,
+		Display: disp, Logger: logger, Redo: redo, Liveness: live})
 	if sum.Total > 0 {
 		// Also after a failure stopped the run: the counts are the database's.
 		fmt.Fprintf(stdout, "grid %s: %d jobs: %d done now, %d done before, %d failed, %d blocked; results in %s\n",

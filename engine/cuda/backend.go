@@ -39,6 +39,7 @@ type Backend struct {
 	err        error // the first device failure; every later Download reports it
 	live, peak int64 // device bytes this Backend allocated
 	maxBlocks  int
+	family     *family // from Open: the siblings at other precisions
 }
 
 var _ backend.Backend = (*Backend)(nil)
@@ -127,8 +128,8 @@ func (b *Backend) Device() string {
 // Precision is the storage precision of the Backend's Float32 buffers.
 func (b *Backend) Precision() Precision { return b.prec }
 
-// PeakBytes is the most device memory this Backend had allocated at once:
-// its buffers, cuBLASLt workspace and scratch.
+// PeakBytes is the most device memory this Backend had allocated at once
+// (since ResetPeak): its buffers, cuBLASLt workspace and scratch.
 func (b *Backend) PeakBytes() int64 { return b.peak }
 
 // Close waits for the queued work, then frees everything the Backend

@@ -29,6 +29,8 @@ func (e *LibraryError) Error() string {
 		fmt.Fprintf(&b, " from %s or the system's library path", strings.Join(e.Dirs, ":"))
 	case len(e.Dirs) > 0:
 		fmt.Fprintf(&b, " from %s", strings.Join(e.Dirs, ":"))
+	case e.System:
+		b.WriteString(" from the system's library path")
 	}
 	if n := len(e.Tried); n > 0 {
 		// The last failure is usually the telling one (a wrong

@@ -111,7 +111,7 @@ type openedLibrary struct {
 func (sp SearchPath) open(lib library) (*openedLibrary, error) {
 	var tried []string
 	try := func(path string) *openedLibrary {
-		h, err := purego.Dlopen(path, purego.RTLD_NOW|purego.RTLD_GLOBAL)
+		h, err := purego.Dlopen(path, purego.RTLD_NOW|purego.RTLD_LOCAL)
 		if err != nil {
 			tried = append(tried, dlopenFailure(path, err))
 			return nil

@@ -89,6 +89,9 @@ func (t *Trainer) classifier(m *loaded, tokens [][]int, p *prompt, selected []in
 func (t *Trainer) Evaluate(ctx context.Context, spec engine.EvalSpec) (engine.Evaluation, error) {
 	t.job.Lock()
 	defer t.job.Unlock()
+	if err := t.atPrecision(spec.Precision); err != nil {
+		return engine.Evaluation{}, err
+	}
 	m, err := t.load(spec.Model)
 	if err != nil {
 		return engine.Evaluation{}, err

@@ -34,6 +34,9 @@ func (t *Trainer) Train(ctx context.Context, spec engine.TrainSpec, progress fun
 	if err := checkTrainSpec(spec); err != nil {
 		return engine.TrainResult{}, err
 	}
+	if err := t.atPrecision(spec.Precision); err != nil {
+		return engine.TrainResult{}, err
+	}
 	job, err := t.prepareTraining(ctx, spec)
 	if err != nil {
 		return engine.TrainResult{}, err

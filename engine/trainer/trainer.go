@@ -21,6 +21,7 @@ import (
 	"github.com/fomo-grid/grid/engine/clip"
 	"github.com/fomo-grid/grid/engine/data"
 	"github.com/fomo-grid/grid/engine/tokenizer"
+	"github.com/fomo-grid/grid/internal/study"
 )
 
 // TestBatchSize is Dassl's DATALOADER.TEST.BATCH_SIZE.
@@ -37,15 +38,26 @@ type Trainer struct {
 	// shared by every worker on the machine.
 	CacheDir string
 
-	backend backend.Backend
-	job     sync.Mutex // held for the whole of a Train or Evaluate
-	mu      sync.Mutex
-	models  map[string]*loaded
-	caches  map[string]*data.Cache
+	// base is the backend the trainer was made with; backend is base at
+	// the running job's precision (atPrecision).
+	base      backend.Backend
+	backend   backend.Backend
+	precision study.Precision
+	job       sync.Mutex // held for the whole of a Train or Evaluate
+	mu        sync.Mutex
+	hosts     map[string]*hostModel // by model directory
+	models    map[string]*loaded    // by model directory and precision
+	caches    map[string]*data.Cache
 }
 
-// loaded is a model directory read once: weights, tokenizer, and the model
-// on the trainer's backend.
+// hostModel is a model directory read once: weights and tokenizer.
+type hostModel struct {
+	model *clip.Model
+	tok   *tokenizer.Tokenizer
+}
+
+// loaded is a model directory on the backend at one precision: its host
+// weights and tokenizer (shared by every precision) and the model's runner.
 type loaded struct {
 	model  *clip.Model
 	tok    *tokenizer.Tokenizer
@@ -63,13 +75,51 @@ func New(b backend.Backend) *Trainer {
 			dir = filepath.Join(os.TempDir(), "grid-cache")
 		}
 	}
-	return &Trainer{CacheDir: dir, backend: b}
+	return &Trainer{CacheDir: dir, base: b, backend: b}
+}
+
+// atPrecision makes the running job's backend the base backend at
+// precision p (the CPU backend refuses anything but fp32). It is called
+// with the job lock held.
+func (t *Trainer) atPrecision(p study.Precision) error {
+	if t.base == nil {
+		return errors.New("trainer: no backend (make the Trainer with New)")
+	}
+	b, err := backend.AtPrecision(t.base, p)
+	if err != nil {
+		return err
+	}
+	if m, ok := b.(backend.MemoryMeter); ok {
+		m.ResetPeak() // each job's memory is measured from its start
+	}
+	t.mu.Lock()
+	t.backend, t.precision = b, p
+	t.mu.Unlock()
+	return nil
+}
+
+// ResetUsage implements engine.UsageMeter: device memory is measured from
+// what the backend holds now (every job also starts a new measurement).
+func (t *Trainer) ResetUsage() {
+	if m, ok := t.backend.(backend.MemoryMeter); ok {
+		m.ResetPeak()
+	}
+}
+
+// Usage is what the last job used of its device, when its backend
+// measures it.
+func (t *Trainer) Usage() engine.Usage {
+	m, ok := t.backend.(backend.MemoryMeter)
+	if !ok {
+		return engine.Usage{}
+	}
+	return engine.Usage{Device: m.DeviceName(), PeakMemory: m.PeakBytes()}
 }
 
 // Placement names the backend and the device the trainer computes on, for
 // the worker's Info.
 func (t *Trainer) Placement() (backendName, device string) {
-	return t.backend.Name(), t.backend.Device()
+	return t.base.Name(), t.base.Device()
 }
 
 // TokenizerFiles are the tokenizer files a model directory may hold, in the
@@ -83,8 +133,31 @@ func (t *Trainer) load(dir string) (*loaded, error) {
 	if t.backend == nil {
 		return nil, errors.New("trainer: no backend (make the Trainer with New)")
 	}
-	if m, ok := t.models[dir]; ok {
+	key := dir + "\x00" + string(t.precision)
+	if m, ok := t.models[key]; ok {
 		return m, nil
+	}
+	host, err := t.loadHost(dir)
+	if err != nil {
+		return nil, err
+	}
+	runner, err := host.model.On(t.backend)
+	if err != nil {
+		return nil, fmt.Errorf("model %s: %w", dir, err)
+	}
+	if t.models == nil {
+		t.models = map[string]*loaded{}
+	}
+	l := &loaded{model: host.model, tok: host.tok, runner: runner}
+	t.models[key] = l
+	return l, nil
+}
+
+// loadHost reads a model directory's weights and tokenizer once, for every
+// precision; t.mu is held.
+func (t *Trainer) loadHost(dir string) (*hostModel, error) {
+	if h, ok := t.hosts[dir]; ok {
+		return h, nil
 	}
 	model, err := clip.Load(dir)
 	if err != nil {
@@ -97,16 +170,12 @@ func (t *Trainer) load(dir string) (*loaded, error) {
 	if tok.VocabSize() != model.Config.VocabSize {
 		return nil, fmt.Errorf("model %s: tokenizer has %d tokens but token_embedding.weight has %d rows", dir, tok.VocabSize(), model.Config.VocabSize)
 	}
-	runner, err := model.On(t.backend)
-	if err != nil {
-		return nil, fmt.Errorf("model %s: %w", dir, err)
+	if t.hosts == nil {
+		t.hosts = map[string]*hostModel{}
 	}
-	if t.models == nil {
-		t.models = map[string]*loaded{}
-	}
-	l := &loaded{model: model, tok: tok, runner: runner}
-	t.models[dir] = l
-	return l, nil
+	h := &hostModel{model: model, tok: tok}
+	t.hosts[dir] = h
+	return h, nil
 }
 
 func loadTokenizer(dir string) (*tokenizer.Tokenizer, error) {

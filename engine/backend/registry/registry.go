@@ -6,13 +6,13 @@
 package registry
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
 
 	"github.com/fomo-grid/grid/engine/backend"
 	"github.com/fomo-grid/grid/engine/cpu"
+	"github.com/fomo-grid/grid/engine/cuda"
 )
 
 // Auto is the setting that picks the best usable backend.
@@ -26,11 +26,9 @@ type entry struct {
 	open   func() (backend.Backend, error)
 }
 
-var errNoCUDA = errors.New("this build has no CUDA backend (engine/cuda is not part of it yet)")
-
 // entries are in order of preference: Auto takes the first usable one.
 var entries = []entry{
-	{"cuda", func() error { return errNoCUDA }, func() (backend.Backend, error) { return nil, errNoCUDA }},
+	{"cuda", cuda.Usable, func() (backend.Backend, error) { return cuda.Open() }},
 	{"cpu", func() error { return nil }, func() (backend.Backend, error) { return cpu.New(), nil }},
 }
 
