@@ -13,7 +13,7 @@ export CGO_ENABLED := 1
 # backend's matrix and row kernels are assembly chosen at run time from the
 # CPU's features (AVX-512 or AVX2/FMA), so this build is the fast one.
 
-.PHONY: build run demo test vet bench fuzz clean
+.PHONY: build run demo test vet bench fuzz clean gpu-check
 
 build:
 	$(GO) build -o $(BIN) ./cmd/grid
@@ -53,5 +53,19 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchtime 3x $$($(GO) list ./... | grep -v /engine/bench$$)
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./engine/bench
 
+# gpu-check builds, here, what the CUDA device check runs on a GPU machine
+# (which has no Go): the engine/cuda and engine/golden test binaries and the
+# grid binary, in .gpucheck/. Carry .gpucheck there and run, from the
+# repository root, `bash engine/cuda/gpucheck/run.sh` (under 8 minutes;
+# docs/performance.md, CUDA section).
+GPUCHECK := .gpucheck
+GPUFLAGS := -trimpath -ldflags='-s -w'
+gpu-check:
+	rm -rf $(GPUCHECK) && mkdir -p $(GPUCHECK)
+	$(GO) test -c $(GPUFLAGS) -o $(GPUCHECK)/cuda.test ./engine/cuda
+	$(GO) test -c $(GPUFLAGS) -o $(GPUCHECK)/golden.test ./engine/golden
+	$(GO) build $(GPUFLAGS) -o $(GPUCHECK)/grid ./cmd/grid
+	@echo "gpu-check: carry $(GPUCHECK); on the GPU machine run: bash engine/cuda/gpucheck/run.sh"
+
 clean:
-	rm -rf bin runs demo
+	rm -rf bin runs demo $(GPUCHECK)

@@ -42,9 +42,16 @@ func emulator(t testing.TB) string {
 	return emu.dir
 }
 
+// envKeepEmulator names a directory the emulator is built into and left
+// in, so that other packages' tests can run on it:
+//
+//	GRID_CUDA_EMU_KEEP=/tmp/emu go test -run TestKernelsCompile ./engine/cuda
+//	GRID_CUDA_LIB_PATH=/tmp/emu GRID_EMU_DIR=/tmp/emu go test ./engine/golden
+const envKeepEmulator = "GRID_CUDA_EMU_KEEP"
+
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if emu.dir != "" {
+	if emu.dir != "" && os.Getenv(envKeepEmulator) == "" {
 		os.RemoveAll(emu.dir)
 	}
 	os.Exit(code)
@@ -64,6 +71,9 @@ func gxx(args ...string) error {
 
 func buildEmulator() (string, error) {
 	dir, err := os.MkdirTemp("", "grid-cuda-emu-")
+	if keep := os.Getenv(envKeepEmulator); keep != "" {
+		dir, err = keep, os.MkdirAll(keep, 0o755)
+	}
 	if err != nil {
 		return "", err
 	}
@@ -78,17 +88,19 @@ func buildEmulator() (string, error) {
 	if err := os.WriteFile(kernels, []byte(reg.String()), 0o644); err != nil {
 		return "", err
 	}
-	jobs := map[string][]string{
-		"runtime": {"-o", filepath.Join(dir, "libgridemu.so"), "testdata/emu/emu_runtime.cpp", "-ldl"},
+	// The kernels link against the runtime (its fiber scheduler and
+	// intrinsics), found beside them.
+	if err := gxx("-o", filepath.Join(dir, "libgridemu.so"), "testdata/emu/emu_runtime.cpp", "-ldl"); err != nil {
+		os.RemoveAll(dir)
+		return "", err
 	}
+	errs := make(chan error, 3)
 	for _, p := range []Precision{FP32, FP16, BF16} {
-		jobs[p.String()] = append(p.options()[1:], "-o", filepath.Join(dir, "kernels_"+p.String()+".so"), kernels)
-	}
-	errs := make(chan error, len(jobs))
-	for _, args := range jobs {
+		args := append(p.options()[1:], "-o", filepath.Join(dir, "kernels_"+p.String()+".so"), kernels,
+			"-L"+dir, "-l:libgridemu.so", "-Wl,-rpath,$ORIGIN")
 		go func() { errs <- gxx(args...) }()
 	}
-	for range jobs {
+	for range 3 {
 		if e := <-errs; e != nil && err == nil {
 			err = e
 		}
@@ -98,6 +110,7 @@ func buildEmulator() (string, error) {
 		return "", err
 	}
 	for _, name := range []string{"libcuda.so.1", "libnvrtc.so.12", "libcublasLt.so.12"} {
+		os.Remove(filepath.Join(dir, name)) // a kept directory built before
 		if err := os.Symlink("libgridemu.so", filepath.Join(dir, name)); err != nil {
 			return "", err
 		}
@@ -118,7 +131,7 @@ func emuOptions(t *testing.T) Options {
 // grid_emu_launches).
 func emuCounter(t *testing.T, name string) int {
 	t.Helper()
-	h, err := purego.Dlopen(filepath.Join(emulator(t), "libgridemu.so"), purego.RTLD_NOW|purego.RTLD_GLOBAL)
+	h, err := purego.Dlopen(filepath.Join(emulator(t), "libgridemu.so"), purego.RTLD_NOW|purego.RTLD_LOCAL)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,11 +1,13 @@
 package golden
 
 import (
+	"math"
 	"testing"
 
 	"github.com/fomo-grid/grid/engine/backend"
 	"github.com/fomo-grid/grid/engine/backend/registry"
 	"github.com/fomo-grid/grid/engine/clip"
+	"github.com/fomo-grid/grid/internal/study"
 )
 
 // forEachBackend runs test once per backend of the registry, as a subtest
@@ -19,6 +21,45 @@ func forEachBackend(t *testing.T, test func(t *testing.T, b backend.Backend)) {
 				t.Skip(err)
 			}
 			test(t, b)
+		})
+	}
+}
+
+// reducedBits is, while a test runs a backend at fp16, fp16's significand:
+// compare then allows what fp16 storage makes of the fp32 reference.
+var reducedBits int
+
+// withReducedPrecision widens a tolerance to the running precision: 64
+// units of fp16's roundoff (3e-2 of the scale) through two 12-layer
+// towers stored in fp16, still far below a wrong formula's errors.
+func withReducedPrecision(tol float64) float64 {
+	if reducedBits == 0 {
+		return tol
+	}
+	return math.Max(tol, 64*math.Ldexp(1, -reducedBits))
+}
+
+// forEachBackendAndFP16 is forEachBackend, plus a run at fp16 (the seed's
+// precision) on the backends that store 16-bit values, with compare's
+// tolerances widened to fp16's rounding.
+func forEachBackendAndFP16(t *testing.T, test func(t *testing.T, b backend.Backend)) {
+	forEachBackend(t, test)
+	for _, name := range registry.Backends() {
+		t.Run(name+"/fp16", func(t *testing.T) {
+			b, err := registry.Open(name)
+			if err != nil {
+				t.Skip(err)
+			}
+			if _, ok := b.(backend.Precisioner); !ok {
+				t.Skipf("the %s backend computes in fp32 only", name)
+			}
+			half, err := backend.AtPrecision(b, study.PrecisionFP16)
+			if err != nil {
+				t.Fatal(err)
+			}
+			reducedBits = 11
+			defer func() { reducedBits = 0 }()
+			test(t, half)
 		})
 	}
 }

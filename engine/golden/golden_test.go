@@ -167,6 +167,7 @@ func compare(t *testing.T, name string, got, want []float32, tol float64) {
 		maxRel = math.Max(maxRel, d/math.Max(math.Abs(float64(want[i])), floor))
 	}
 	t.Logf("%-38s n=%-6d max|ref| %-9.3g max abs %-9.3g max rel %-9.3g", name, len(want), scale, maxAbs, maxRel)
+	tol = withReducedPrecision(tol)
 	if tol == exact && maxAbs != 0 || maxAbs > tol*scale {
 		t.Errorf("%s: max abs error %.3g at [%d] (got %v, reference %v) exceeds %.0e·max|ref| = %.3g",
 			name, maxAbs, worst, got[worst], want[worst], tol, tol*scale)
@@ -274,7 +275,7 @@ func TestForward(t *testing.T) {
 	var fx forwardFixture
 	readJSON(t, "forward.json", &fx)
 	ts := readTensors(t, "forward.safetensors")
-	forEachBackend(t, func(t *testing.T, b backend.Backend) {
+	forEachBackendAndFP16(t, func(t *testing.T, b backend.Backend) {
 		r := runnerOn(t, model(t), b)
 		compare(t, "image_features_plain", imageFeatures(t, r, ts.get("images"), len(fx.Labels), nil).Raw, ts.get("image_features_plain"), tolForward)
 		names := make([]string, 0, len(fx.Cases))
@@ -386,7 +387,7 @@ func TestResidualStreams(t *testing.T) {
 	if !ok || v.NoShared {
 		t.Fatalf("case %q: variant %q, want one with visual prompts", streamCase, cs.Variant)
 	}
-	forEachBackend(t, func(t *testing.T, b backend.Backend) {
+	forEachBackendAndFP16(t, func(t *testing.T, b backend.Backend) {
 		streams := map[string][]observedStream{}
 		observed := *model(t) // a copy: the shared model stays unobserved
 		observed.Observe = func(tower string, depth int, residual []float32, batch, length, width int) {
