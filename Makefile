@@ -59,7 +59,7 @@ bench:
 # repository root, `bash engine/cuda/gpucheck/run.sh` (under 8 minutes;
 # docs/performance.md, CUDA section).
 GPUCHECK := .gpucheck
-GPUFLAGS := -trimpath -ldflags='-s -w'
+GPUFLAGS := -ldflags='-s -w'
 gpu-check:
 	rm -rf $(GPUCHECK) && mkdir -p $(GPUCHECK)
 	$(GO) test -c $(GPUFLAGS) -o $(GPUCHECK)/cuda.test ./engine/cuda

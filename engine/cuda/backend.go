@@ -160,7 +160,9 @@ func (b *Backend) release() {
 		b.graphs.entries = nil
 	}
 	for _, p := range b.plans {
-		p.destroy(b.rt.lt)
+		if p != nil {
+			p.destroy(b.rt.lt)
+		}
 	}
 	b.plans = map[gemmShape]*gemmPlan{}
 	for ptr := range b.allocs {

@@ -344,3 +344,27 @@ func TestBuffersAreSharedByBackendsOfADevice(t *testing.T) {
 	}()
 	other.Scale(out, weights, 1, 4)
 }
+
+// A GEMM shape cuBLASLt has no algorithm for runs on the fallback kernel,
+// with the same results.
+func TestGEMMWithoutACuBLASLtAlgorithm(t *testing.T) {
+	opts := emuOptions(t)
+	want := runCase(t, newEmuBackend(t, opts, Config{}), opCases[0].run)
+	t.Setenv("GRID_EMU_NO_ALGO", "1")
+	before := emuCounter(t, "grid_emu_launches")
+	b := newEmuBackend(t, opts, Config{})
+	got := runCase(t, b, opCases[0].run)
+	for i := range want {
+		if d := maxRelDiff(got[i], want[i]); d > 1e-6 {
+			t.Errorf("output %d: off by %.3g of its scale", i, d)
+		}
+	}
+	if len(b.plans) == 0 || emuCounter(t, "grid_emu_launches") == before {
+		t.Fatal("no GEMM went through the fallback")
+	}
+	for s, p := range b.plans {
+		if p != nil {
+			t.Errorf("shape %+v got a cuBLASLt plan", s)
+		}
+	}
+}

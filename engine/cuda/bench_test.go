@@ -13,8 +13,9 @@ import (
 
 // The benchmarks run on the GPU (skipped elsewhere) at ViT-B/16 shapes with
 // random weights, the setting of the PyTorch anchors
-// (../shared/anchors.md): gpucheck/run.sh runs them beside
-// gpucheck/torch_step.py on the same GPU and prints the ratios.
+// (../shared/anchors.md): gpucheck/run.sh runs them beside the PyTorch
+// reference engine/reference/bench_pytorch.py on the same GPU and prints
+// the ratios.
 
 // benchModel is ViT-B/16 with deterministic random weights, made once.
 var benchModel = struct {
@@ -28,19 +29,18 @@ func vitB16(b *testing.B) *clip.Model {
 	return benchModel.m
 }
 
-// classTokens are K prompts shaped like the seed's: [SOT] two context
-// slots, "of a", one to three class-name tokens, ".", [EOT], padding (SOT
-// and EOT are the vocabulary's last two ids, as in CLIP's).
-func classTokens(K, length, vocab int, rng *rand.Rand) [][]int {
+// classTokens are the class sequences of engine/reference/bench_pytorch.py
+// (and engine/bench): [SOT, the two context slots, 4-6 word tokens, EOT,
+// 0...], SOT and EOT being the vocabulary's last two ids as in CLIP's.
+func classTokens(K, length, vocab int) [][]int {
 	sot, eot := vocab-2, vocab-1
-	word := func() int { return 1 + rng.IntN(vocab-3) }
 	out := make([][]int, K)
 	for k := range out {
-		seq := []int{sot, 0, 0, word(), word()}
-		for range 1 + rng.IntN(3) {
-			seq = append(seq, word())
+		seq := []int{sot, 1, 2}
+		for j := range 4 + k%3 {
+			seq = append(seq, 1+(999+7*k+j)%(vocab-3))
 		}
-		seq = append(seq, word(), eot)
+		seq = append(seq, eot)
 		out[k] = append(seq, make([]int, length-len(seq))...)
 	}
 	return out
@@ -118,7 +118,7 @@ func trainStep(tb testing.TB, be backend.Backend, m *clip.Model, classes int) (s
 	scores, scoresGrad := upload(randomValues(rng, nCtx*c.VocabSize, 0.004)), upload(make([]float32, nCtx*c.VocabSize))
 	projW, projB := upload(randomValues(rng, c.VisionWidth*c.TextWidth, 0.04)), upload(make([]float32, c.VisionWidth))
 	opt := dpt.NewSGD(be, 0.9, 5e-4)
-	in := clip.DPTInput{ClassTokens: classTokens(classes, c.ContextLength, c.VocabSize, rng), NCtx: nCtx, CtxIDs: []int{1, 2},
+	in := clip.DPTInput{ClassTokens: classTokens(classes, c.ContextLength, c.VocabSize), NCtx: nCtx, CtxIDs: []int{1, 2},
 		ProjW: projW, ProjB: projB, Images: randomValues(rng, batch*3*R*R, 1), Batch: batch, Labels: []int{0, 1 % classes, 2 % classes, 3 % classes}}
 	hostScores := make([]float32, nCtx*c.VocabSize)
 	step = func(i int) {

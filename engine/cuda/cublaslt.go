@@ -1,6 +1,7 @@
 package cuda
 
 import (
+	"errors"
 	"fmt"
 	"unsafe"
 
@@ -49,6 +50,8 @@ const (
 
 	cublasOpN = 0
 	cublasOpT = 1
+
+	cublasStatusNotSupported = 15
 )
 
 // heuristicResult mirrors cublasLtMatmulHeuristicResult_t: the algorithm
@@ -238,14 +241,21 @@ func (l *cublasLt) pickAlgo(handle uintptr, p *gemmPlan, s gemmShape, workspace 
 	}
 	var found int32
 	status := call(l.cublasLtMatmulAlgoGetHeuristic, handle, p.desc, p.a, p.b, p.c, p.c, pref, 1, uintptr(unsafe.Pointer(&p.algo)), uintptr(unsafe.Pointer(&found)))
+	if status == cublasStatusNotSupported {
+		return errNoAlgorithm
+	}
 	if err := l.check("cublasLtMatmulAlgoGetHeuristic", status); err != nil {
 		return err
 	}
 	if found == 0 {
-		return &LibraryCallError{Call: "cublasLtMatmulAlgoGetHeuristic", Name: fmt.Sprintf("no algorithm for %+v", s)}
+		return errNoAlgorithm
 	}
 	return nil
 }
+
+// errNoAlgorithm: cuBLASLt has no algorithm for a shape (typically an
+// operand aligned to less than any of its kernels needs).
+var errNoAlgorithm = errors.New("cuda: cuBLASLt has no algorithm for this GEMM")
 
 func (p *gemmPlan) destroy(l *cublasLt) {
 	for _, h := range []uintptr{p.a, p.b, p.c} {

@@ -1,6 +1,7 @@
 package cuda
 
 import (
+	"errors"
 	"math/bits"
 
 	"github.com/fomo-grid/grid/engine/backend"
@@ -65,11 +66,18 @@ func (b *Backend) gemm(s gemmShape, a, bm, c, bias uintptr, beta float32) {
 		var err error
 		p, err = b.rt.lt.newPlan(b.lt, s, b.workspaceSize)
 		b.dev.exit()
-		if err != nil {
+		if err != nil && !errors.Is(err, errNoAlgorithm) {
 			b.setErr(err)
 			return
 		}
-		b.plans[s] = p
+		b.plans[s] = p // nil: the shape takes the fallback kernel
+	}
+	if p == nil {
+		grid, block := b.elementwise(s.m * s.n)
+		b.kernel("gemm_fallback", grid, block, 0, argPtr(c), argPtr(a), argPtr(bm), argPtr(bias),
+			argInt(s.m), argInt(s.n), argInt(s.k), argInt(s.lda), argInt(s.ldb), argInt(s.ldc),
+			argBool(s.transA), argBool(s.transB), argFloat(beta))
+		return
 	}
 	b.queue = append(b.queue, op{kind: opGemm, plan: p, a: a, b: bm, c: c, bias: bias, alpha: 1, beta: beta})
 }

@@ -29,7 +29,7 @@ const (
 	opGemm          // plan, a, b, c, bias, alpha, beta
 )
 
-const maxKernelArgs = 12
+const maxKernelArgs = 16
 
 // op is one queued operation. It is comparable: two sequences of ops are
 // the same step when their ops are equal.

@@ -13,7 +13,8 @@
 #   3. bench      Go benchmarks: a ViT-B/16 training step (batch 4, n_ctx 2,
 #                 visual prompts) at 50 and 500 classes, eval images/s
 #   4. torch      the PyTorch reference of the same step on the same GPU
-#                 (torch_step.py: seed fp16 eager, and best-effort)
+#                 (torch.sh: make bench's bench_pytorch.py at fp16, as the
+#                 seed runs it and best-effort)
 #   5. slots      a 16-job demo grid with gpu_slots = 1 and = 8: jobs per
 #                 GPU-hour
 # then prints summary.txt: every figure beside its PyTorch reference and
@@ -62,11 +63,11 @@ fi
 echo "GRID_CUDA_LIB_PATH=$GRID_CUDA_LIB_PATH" >>"$OUTDIR/env.txt"
 
 TESTS=$OUTDIR/tests.log
-phase tests 170 "$TESTS" bash -c "cd engine/cuda && '$BIN/cuda.test' -test.run 'CUDA' -test.v -test.count=1"
-phase golden 80 "$TESTS" bash -c "cd engine/golden && '$BIN/golden.test' -test.run 'TestForward|TestResidualStreams|TestSGDSteps|TestEvaluation' -test.v -test.count=1"
-phase bench 70 "$OUTDIR/bench.log" bash -c "cd engine/cuda && '$BIN/cuda.test' -test.run '^\$' -test.bench 'CUDA' -test.benchtime 2s"
-phase torch 120 "$OUTDIR/torch.jsonl" env PYTHONUNBUFFERED=1 python3 engine/cuda/gpucheck/torch_step.py --device cuda
-phase slots 110 "$OUTDIR/slots.log" bash engine/cuda/gpucheck/slots.sh "$BIN/grid" "$OUTDIR/slots.log"
+phase tests 130 "$TESTS" bash -c "cd engine/cuda && '$BIN/cuda.test' -test.run 'CUDA' -test.v -test.count=1"
+phase golden 55 "$TESTS" bash -c "cd engine/golden && '$BIN/golden.test' -test.run 'TestForward|TestResidualStreams|TestSGDSteps|TestEvaluation' -test.v -test.count=1"
+phase bench 55 "$OUTDIR/bench.log" bash -c "cd engine/cuda && '$BIN/cuda.test' -test.run '^\$' -test.bench 'CUDA' -test.benchtime 1s"
+phase torch 150 "$OUTDIR/torch.jsonl" bash engine/cuda/gpucheck/torch.sh
+phase slots 80 "$OUTDIR/slots.log" bash engine/cuda/gpucheck/slots.sh "$BIN/grid" "$OUTDIR/slots.log"
 
 python3 engine/cuda/gpucheck/summarize.py "$OUTDIR" | tee "$OUTDIR/summary.txt"
 echo "device check: $(($(date +%s) - START))s in all" | tee -a "$OUTDIR/summary.txt"

@@ -1,7 +1,7 @@
 """summarize.py OUTDIR: the device check's figures beside their references.
 
 Reads what run.sh left in OUTDIR (status.txt, tests.log, bench.log,
-torch.jsonl, slots.log, env.txt) and prints one table: each test group's
+torch.jsonl from torch.sh, slots.log, env.txt) and prints one table: each test group's
 verdict, grid's training step and evaluation throughput on CUDA against
 PyTorch's (measured in the same run on the same GPU) with the ratios, and
 the gpu_slots throughput, each beside the issue's target.
@@ -35,18 +35,25 @@ def go_benchmarks(text):
 
 
 def torch_results(text):
+    """Step milliseconds by (variant, classes) and eval images/s by variant,
+    each the median of bench_pytorch.py's repetitions; and the failures."""
     steps, evals, notes = {}, {}, []
+    median = lambda xs: sorted(xs)[len(xs) // 2]
     for line in text.splitlines():
         try:
             r = json.loads(line)
         except ValueError:
             continue
-        if r.get("what") == "train_step":
-            steps[(r["variant"], r["classes"])] = r["ms"]
-        elif r.get("what") == "eval":
-            evals[r["variant"]] = r["images_per_s"]
-        elif "note" in r:
-            notes.append(r["note"])
+        if "step" in r:
+            if r["step"] is None:
+                notes.append(f"{r['variant']} step at {r['classes']} classes failed (torch.jsonl, the phase log)")
+            else:
+                steps[(r["variant"], r["classes"])] = 1000 * median(r["step"]["all"])
+        elif "eval" in r:
+            if r["eval"] is None:
+                notes.append(f"{r['variant']} eval failed")
+            else:
+                evals[r["variant"]] = median(r["eval"]["all"])
     return steps, evals, notes
 
 
@@ -87,7 +94,8 @@ def main(outdir):
     g32 = bench.get("BenchmarkEvalImagesCUDA/fp32", {}).get("images/s")
     seed, best = evals.get("seed"), evals.get("best")
     inv = lambda a, b: f"{a / b:.2f}x" if a and b else "—"
-    print(f"  grid fp16 {g16 or '—'}, grid fp32 {g32 or '—'}; torch seed {seed or '—'} ({inv(g16, seed)}), torch best {best or '—'} ({inv(g16, best)}); target >= 14000")
+    num = lambda v: f"{v:.0f}" if v else "—"
+    print(f"  grid fp16 {num(g16)}, grid fp32 {num(g32)}; torch seed {num(seed)} ({inv(g16, seed)}), torch best {num(best)} ({inv(g16, best)}); target >= 14000")
     for n in notes:
         print(f"  torch note: {n}")
     print("== gpu_slots: 16 demo training jobs (jobs per GPU-hour)")

@@ -100,3 +100,24 @@ extern "C" __global__ void embed_patches_backward(act* dextra, const act* dout, 
         st(dextra, e, ld(dextra, e) + s);
     }
 }
+
+// gemm_fallback is the GEMM of a shape cuBLASLt has no algorithm for (an
+// operand misaligned for every kernel it has): C = op(A)·op(B) + beta·C
+// (+ bias over C's rows), column-major as cuBLAS, one thread per element of
+// C, fp32 accumulation. Slow, and only ever a fallback.
+extern "C" __global__ void gemm_fallback(act* C, const act* A, const act* B, const act* bias, int m, int n, int k,
+                                         int lda, int ldb, int ldc, int transA, int transB, float beta) {
+    GRID_FOR(e, (long long)m * n) {
+        int i = (int)(e % m), j = (int)(e / m);
+        float s = 0.0f;
+        for (int p = 0; p < k; p++) {
+            float a = transA ? ld(A, (long long)i * lda + p) : ld(A, (long long)p * lda + i);
+            float b = transB ? ld(B, (long long)p * ldb + j) : ld(B, (long long)j * ldb + p);
+            s += a * b;
+        }
+        long long at = (long long)j * ldc + i;
+        if (beta != 0.0f) s += beta * ld(C, at);
+        if (bias != 0) s += ld(bias, i);
+        st(C, at, s);
+    }
+}

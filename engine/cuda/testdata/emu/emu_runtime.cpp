@@ -16,7 +16,8 @@
 // Environment knobs let tests provoke failures: GRID_EMU_CUINIT (cuInit's
 // result), GRID_EMU_DRIVER_VERSION, GRID_EMU_DEVICES, GRID_EMU_ARCH,
 // GRID_EMU_NVRTC_VERSION, GRID_EMU_NVRTC_ARCHS, GRID_EMU_NVRTC_FAIL,
-// GRID_EMU_CUBLASLT_VERSION, GRID_EMU_MEMORY, GRID_EMU_LAUNCH_FAIL.
+// GRID_EMU_CUBLASLT_VERSION, GRID_EMU_MEMORY, GRID_EMU_LAUNCH_FAIL,
+// GRID_EMU_NO_ALGO (cuBLASLt's heuristic finds no algorithm).
 #include <dlfcn.h>
 
 #include <cstdio>
@@ -668,7 +669,7 @@ int cublasLtMatmulAlgoGetHeuristic(void*, void*, void*, void*, void*, void*, voi
                                    int* found) {
     if (requested < 1) return 7;
     memset(results, 0, 96);
-    *found = 1;
+    *found = getenv("GRID_EMU_NO_ALGO") ? 0 : 1;
     return 0;
 }
 
