@@ -97,8 +97,13 @@ type suite struct {
 	b      backend.Backend
 	viewed bool // buffers are views inside guarded parents
 	bits   int  // Options.Bits
-	rng    *rand.Rand
-	guards []guarded
+	// accumulated maps, at reduced precision, a result of added (by its
+	// first element) to the magnitude of the prior it was added onto: a
+	// 16-bit buffer holds prior+delta rounded at the prior's scale, so the
+	// delta's error is bounded by that scale, not its own.
+	accumulated map[*float32]float64
+	rng         *rand.Rand
+	guards      []guarded
 }
 
 // guarded is a parent buffer whose elements outside [lo,hi) must keep the
@@ -208,10 +213,27 @@ func (s *suite) get(b backend.Buffer) []float32 {
 func (s *suite) added(b backend.Buffer, prior []float32) []float32 {
 	s.t.Helper()
 	got := s.get(b)
+	priorScale := 0.0
 	for i := range got {
 		got[i] -= prior[i]
+		priorScale = math.Max(priorScale, math.Abs(float64(prior[i])))
+	}
+	if s.bits > 0 && s.bits < 24 && len(got) > 0 {
+		if s.accumulated == nil {
+			s.accumulated = map[*float32]float64{}
+		}
+		s.accumulated[&got[0]] = priorScale
 	}
 	return got
+}
+
+// accumulatedScale is the prior's magnitude of a result of added at
+// reduced precision, else 0.
+func (s *suite) accumulatedScale(got []float32) float64 {
+	if len(got) == 0 {
+		return 0
+	}
+	return s.accumulated[&got[0]]
 }
 
 func (s *suite) random(n int, std float64) []float32 {
@@ -237,7 +259,7 @@ func (s *suite) close(name string, got []float32, want []float64, tol float64) {
 		s.t.Errorf("%s: %d values, want %d", name, len(got), len(want))
 		return
 	}
-	scale := 0.0
+	scale := s.accumulatedScale(got)
 	for _, w := range want {
 		scale = math.Max(scale, math.Abs(w))
 	}
@@ -278,7 +300,7 @@ func (s *suite) gradient(name string, grad []float32, loss func([]float64) float
 	if len(grad) != len(x) {
 		s.t.Fatalf("%s: %d gradient values for %d inputs", name, len(grad), len(x))
 	}
-	gradScale, xScale := 0.0, 0.0
+	gradScale, xScale := s.accumulatedScale(grad), 0.0
 	for i := range x {
 		gradScale = math.Max(gradScale, math.Abs(float64(grad[i])))
 		xScale = math.Max(xScale, math.Abs(x[i]))
