@@ -630,3 +630,35 @@ func assertNothingWritten(t *testing.T, runDir string) {
 		t.Fatalf("a refused run left %s behind", runDir)
 	}
 }
+
+// A changed grid is recorded part by part while its first jobs run: every
+// job runs once its part is recorded, the links and the digest are whole at
+// the end, and a second run records nothing and runs nothing.
+func TestGridRecordedInPartsWhileJobsRun(t *testing.T) {
+	saved := recordPart
+	recordPart = 3
+	defer func() { recordPart = saved }()
+	dir := t.TempDir()
+	setEnv(t, dir)
+	runDir := filepath.Join(dir, "run")
+	g := writeGridText(t, dir, gridSource(runDir, 7, 0, ""))
+	s, err := Load(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	sum, err := s.Run(context.Background(), Options{Workers: 2, WorkerCommand: workerCommand})
+	if err != nil || sum.Err() != nil || sum.Done != 14 {
+		t.Fatalf("run: %+v %v", sum, err)
+	}
+	if n := len(checkDB(t, runDir)[results.StateDone]); n != 14 {
+		t.Fatalf("%d jobs done, want 14", n)
+	}
+	if _, unchanged, err := s.unchanged(); err != nil || !unchanged {
+		t.Fatalf("after the run the grid is not recorded whole (digest): %v", err)
+	}
+	sum, err = s.Run(context.Background(), Options{Workers: 2, WorkerCommand: workerCommand})
+	if err != nil || sum.Done != 0 || sum.Skipped != 14 {
+		t.Fatalf("second run: %+v %v", sum, err)
+	}
+}

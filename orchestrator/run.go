@@ -96,7 +96,7 @@ func (s *Session) Run(ctx context.Context, opts Options) (Summary, error) {
 		return Summary{}, err
 	}
 	defer unlock()
-	st, err := s.prepareRun(redo)
+	st, rec, err := s.prepareRun(ctx, redo)
 	if err != nil {
 		first.Kill()
 		return Summary{}, err
@@ -106,21 +106,41 @@ func (s *Session) Run(ctx context.Context, opts Options) (Summary, error) {
 		first.Kill()
 		return Summary{}, err
 	}
-	r := &runner{s: s, opts: opts, claims: claims, databaseDecides: true, first: first, reserve: true}
+	r := &runner{s: s, opts: opts, claims: claims, databaseDecides: true, first: first, reserve: true, rec: rec}
 	return r.run(ctx, st)
 }
 
 // prepareRun makes the run's first writes, under the lock: the reserve
-// (failure.go), the database, the shards' results, the reset of jobs a
-// killed run left running and of failed jobs, the jobs to redo. It
-// returns the schedule.
-func (s *Session) prepareRun(redo redoRequest) (*schedule, error) {
+// (failure.go), the database and the grid's jobs (the first part of them:
+// the rest is recorded while jobs run, see record.go), the shards' results,
+// the reset of jobs a killed run left running and of failed jobs, the jobs
+// to redo. It returns the schedule, and the recording still under way (nil
+// when none is).
+func (s *Session) prepareRun(ctx context.Context, redo redoRequest) (*schedule, *recording, error) {
 	if err := makeReserve(s.RunDir); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if err := s.Record(); err != nil {
-		return nil, err
+	rec, err := s.recordInParts(ctx)
+	if err != nil {
+		return nil, nil, err
 	}
+	st, err := s.prepareJobs(redo)
+	if err != nil {
+		if rec != nil {
+			rec.stop()
+		}
+		return nil, nil, err
+	}
+	if rec != nil {
+		st.recorded = func() int { return int(rec.recorded.Load()) }
+	}
+	return st, rec, nil
+}
+
+// prepareJobs brings in the shards' results, resets jobs a killed run left
+// running and failed jobs, puts the jobs to redo back to pending, and
+// plans the schedule.
+func (s *Session) prepareJobs(redo redoRequest) (*schedule, error) {
 	if _, err := s.MergeShards(); err != nil {
 		return nil, err
 	}
@@ -188,6 +208,9 @@ type runner struct {
 	// be freed when a failed write stops the run.
 	reserve bool
 	evals   evalTimes
+	// rec is the recording of the grid's jobs while they run; nil once
+	// done (or when there was none).
+	rec *recording
 }
 
 type outcome struct {
@@ -221,6 +244,12 @@ func (r *runner) run(ctx context.Context, st *schedule) (Summary, error) {
 		}(i, spec)
 	}
 	var stopped error
+	stop := func(err error) {
+		if stopped == nil {
+			stopped = err
+			cancel(err) // the other jobs go back to pending
+		}
+	}
 	running := 0
 	for {
 		for running < len(slots) && runCtx.Err() == nil {
@@ -231,19 +260,31 @@ func (r *runner) run(ctx context.Context, st *schedule) (Summary, error) {
 			running++
 			ready <- job
 		}
-		if running == 0 {
+		if running == 0 && (r.rec == nil || runCtx.Err() != nil) {
 			break
 		}
-		running--
-		o := <-finished
-		if stopsRun(o.err) && stopped == nil {
-			stopped = o.err
-			cancel(o.err) // the other jobs go back to pending
+		select {
+		case o := <-finished:
+			running--
+			if stopsRun(o.err) {
+				stop(o.err)
+			}
+			st.record(o, runCtx.Err() != nil, &sum)
+		case <-r.progress():
+			// More jobs are recorded: some may be ready.
+		case err := <-r.recordDone():
+			r.rec = nil
+			if stopsRun(err) {
+				stop(err)
+			}
 		}
-		st.record(o, runCtx.Err() != nil, &sum)
 	}
 	close(ready)
 	wg.Wait()
+	if r.rec != nil { // the run stopped or was interrupted mid-recording
+		r.rec.stop()
+		r.rec = nil
+	}
 	sum.Blocked = st.blocked()
 	if ctx.Err() != nil && st.remaining() > 0 {
 		sum.Interrupted = true
@@ -253,6 +294,22 @@ func (r *runner) run(ctx context.Context, st *schedule) (Summary, error) {
 		return sum, r.stop(stopped)
 	}
 	return sum, nil
+}
+
+// progress and recordDone are the recording's channels; nil (never ready)
+// once it is done.
+func (r *runner) progress() <-chan struct{} {
+	if r.rec == nil {
+		return nil
+	}
+	return r.rec.progress
+}
+
+func (r *runner) recordDone() <-chan error {
+	if r.rec == nil {
+		return nil
+	}
+	return r.rec.done
 }
 
 // slot makes worker slot i of spec; the first gets the worker the input

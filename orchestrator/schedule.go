@@ -25,6 +25,9 @@ type schedule struct {
 	missing    []int            // per index: dependencies in order not done yet
 	ready      indexHeap        // waiting jobs whose dependencies in order are done
 	parked     []int            // ready but for a dependency outside order
+	// recorded, when set, says how many jobs of order (a prefix) the
+	// database holds yet: a grid recorded in parts (record.go).
+	recorded func() int
 }
 
 const (
@@ -40,7 +43,7 @@ const (
 // job that reads it still has to run is put back to pending (in the
 // database too), so that it runs again first.
 func (s *Session) newSchedule(jobs []sweeps.Job, external func(string) bool) (*schedule, error) {
-	dbState, err := s.DB.JobStates(s.GridID)
+	dbState, err := s.DB.JobStates()
 	if err != nil {
 		return nil, err
 	}
@@ -114,6 +117,9 @@ func (st *schedule) next() (sweeps.Job, bool) {
 		st.ready.push(i)
 	}
 	for st.ready.Len() > 0 {
+		if st.recorded != nil && st.ready[0] >= st.recorded() {
+			break // the earliest ready job is not in the database yet
+		}
 		i := st.ready.pop()
 		j := st.order[i]
 		if st.state[j.ID] != schedWaiting {

@@ -66,6 +66,20 @@ func (s *Session) Record() error {
 	if s.DB != nil {
 		return nil
 	}
+	if err := s.openDB(); err != nil {
+		return err
+	}
+	if err := s.syncJobs(); err != nil {
+		s.DB.Close()
+		s.DB = nil
+		return err
+	}
+	return nil
+}
+
+// openDB opens (or creates) the run directory and database and records the
+// grid (not its jobs).
+func (s *Session) openDB() error {
 	if err := os.MkdirAll(s.RunDir, 0o755); err != nil {
 		return fmt.Errorf("run directory: %w", err)
 	}
@@ -78,10 +92,6 @@ func (s *Session) Record() error {
 		db.Close()
 		return err
 	}
-	if err := s.syncJobs(db); err != nil {
-		db.Close()
-		return err
-	}
 	s.DB = db
 	return nil
 }
@@ -89,27 +99,40 @@ func (s *Session) Record() error {
 // syncJobs records the grid's job list, unless the database holds exactly
 // this list already (same digest, every job still linked): a grid of
 // 200,000 jobs run again then costs a hash of its jobs, not a sync.
-func (s *Session) syncJobs(db *results.DB) error {
-	digest := jobsDigest(s.Grid.Jobs)
-	stored, linked, err := db.JobsDigest(s.GridID)
+func (s *Session) syncJobs() error {
+	digest, unchanged, err := s.unchanged()
+	if err != nil || unchanged {
+		return err
+	}
+	specs, err := jobSpecs(s.Grid.Jobs)
 	if err != nil {
 		return err
 	}
-	if stored == digest && linked == len(s.Grid.Jobs) {
-		return nil
+	if _, err := s.DB.SyncJobs(s.GridID, specs); err != nil {
+		return err
 	}
-	specs := make([]results.JobSpec, 0, len(s.Grid.Jobs))
-	for _, j := range s.Grid.Jobs {
+	return s.DB.SetJobsDigest(s.GridID, digest)
+}
+
+// unchanged says whether the database holds the grid's job list as it is,
+// and returns the list's digest.
+func (s *Session) unchanged() (string, bool, error) {
+	digest := jobsDigest(s.Grid.Jobs)
+	stored, linked, err := s.DB.JobsDigest(s.GridID)
+	return digest, err == nil && stored == digest && linked == len(s.Grid.Jobs), err
+}
+
+// jobSpecs is jobs as the results store records them.
+func jobSpecs(jobs []sweeps.Job) ([]results.JobSpec, error) {
+	specs := make([]results.JobSpec, 0, len(jobs))
+	for _, j := range jobs {
 		spec, err := jobSpec(j)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		specs = append(specs, spec)
 	}
-	if _, err := db.SyncJobs(s.GridID, specs); err != nil {
-		return err
-	}
-	return db.SetJobsDigest(s.GridID, digest)
+	return specs, nil
 }
 
 // jobsDigest hashes everything SyncJobs records of a job list: each job's

@@ -101,12 +101,14 @@ func (db *DB) AllPrompts() (map[string]*Prompt, error) {
 	return out, rows.Err()
 }
 
-// JobStates returns the state of each of the grid's jobs, by ID: what a
-// schedule needs, without decoding everything Jobs does.
-func (db *DB) JobStates(gridID int64) (map[string]JobState, error) {
-	rows, err := db.sql.Query(`SELECT j.id, j.state FROM grid_jobs g JOIN jobs j ON j.id = g.job_id WHERE g.grid_id = ?`, gridID)
+// JobStates returns the state of every stored job, by ID: what a schedule
+// needs, without decoding everything Jobs does. (Every job, not only a
+// grid's: a grid still being recorded may list jobs it has not linked yet,
+// and a done one must not be taken for new.)
+func (db *DB) JobStates() (map[string]JobState, error) {
+	rows, err := db.sql.Query(`SELECT id, state FROM jobs`)
 	if err != nil {
-		return nil, fmt.Errorf("results: job states of grid %d: %w", gridID, err)
+		return nil, fmt.Errorf("results: job states: %w", err)
 	}
 	defer rows.Close()
 	out := map[string]JobState{}
@@ -114,7 +116,7 @@ func (db *DB) JobStates(gridID int64) (map[string]JobState, error) {
 		var id string
 		var state JobState
 		if err := rows.Scan(&id, &state); err != nil {
-			return nil, fmt.Errorf("results: job states of grid %d: %w", gridID, err)
+			return nil, fmt.Errorf("results: job states: %w", err)
 		}
 		out[id] = state
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -105,23 +106,53 @@ func (db *DB) UpsertGrid(name, file, source string) (int64, error) {
 // unlinked from the grid but kept, with their results, for other grids and
 // later runs. It returns how many jobs were new to the database.
 func (db *DB) SyncJobs(gridID int64, jobs []JobSpec) (int, error) {
+	return db.syncJobs(gridID, 0, jobs, true)
+}
+
+// SyncJobsPart records part of a grid's job list as SyncJobs records a
+// whole one: the jobs at positions offset, offset+1, ... of the list, in
+// their own transaction. It unlinks nothing. A caller records a long list
+// part by part, from the start (dependencies come first in a list, so each
+// part's are stored by then), and then calls UnlinkOthers: a grid of
+// 200,000 jobs can then start its first jobs while the rest is recorded.
+func (db *DB) SyncJobsPart(gridID int64, offset int, jobs []JobSpec) (int, error) {
+	return db.syncJobs(gridID, offset, jobs, false)
+}
+
+// UnlinkOthers unlinks from the grid every job not among ids (their rows
+// and results stay), and marks other grids' digests stale, as the end of a
+// sync in parts.
+func (db *DB) UnlinkOthers(gridID int64, ids map[string]bool) error {
+	tx, err := db.sql.Begin()
+	if err != nil {
+		return fmt.Errorf("results: sync jobs: %w", err)
+	}
+	defer tx.Rollback()
+	if err := unlinkOthers(tx, gridID, ids); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("results: sync jobs: %w", err)
+	}
+	return nil
+}
+
+func (db *DB) syncJobs(gridID int64, offset int, jobs []JobSpec, whole bool) (int, error) {
 	seen := make(map[string]bool, len(jobs))
 	for i, j := range jobs {
 		if err := validateSpec(j); err != nil {
-			return 0, fmt.Errorf("results: job %d (%s): %w", i, j.Name, err)
+			return 0, fmt.Errorf("results: job %d (%s): %w", offset+i, j.Name, err)
 		}
 		if seen[j.ID] {
 			return 0, fmt.Errorf("results: job %s (%s) is listed twice", j.ID, j.Name)
 		}
 		seen[j.ID] = true
 	}
-
 	tx, err := db.sql.Begin()
 	if err != nil {
 		return 0, fmt.Errorf("results: sync jobs: %w", err)
 	}
 	defer tx.Rollback()
-
 	var exists int
 	if err := tx.QueryRow(`SELECT count(*) FROM grids WHERE id = ?`, gridID).Scan(&exists); err != nil {
 		return 0, fmt.Errorf("results: sync jobs: %w", err)
@@ -129,26 +160,64 @@ func (db *DB) SyncJobs(gridID int64, jobs []JobSpec) (int, error) {
 	if exists == 0 {
 		return 0, fmt.Errorf("results: grid %d: %w", gridID, ErrNotFound)
 	}
-	sorted := byID(jobs)
-	added, err := storeJobs(tx, sorted)
+	ids, err := json.Marshal(slices.Collect(maps.Keys(seen)))
 	if err != nil {
 		return 0, err
 	}
-	if err := storeDeps(tx, sorted, seen); err != nil {
+	sorted := byID(jobs)
+	added, err := storeJobs(tx, sorted, string(ids))
+	if err != nil {
 		return 0, err
 	}
-	if err := linkJobs(tx, gridID, jobs, sorted, seen); err != nil {
+	if err := storeDeps(tx, sorted, seen, string(ids)); err != nil {
 		return 0, err
 	}
-	// Names and labels of jobs shared with other grids may have changed:
-	// those grids record theirs again next time (see SetJobsDigest).
-	if _, err := tx.Exec(`UPDATE grids SET jobs_digest = NULL WHERE id <> ?`, gridID); err != nil {
-		return 0, fmt.Errorf("results: sync jobs: %w", err)
+	if err := linkJobs(tx, gridID, offset, jobs, sorted, string(ids)); err != nil {
+		return 0, err
+	}
+	if whole {
+		if err := unlinkOthers(tx, gridID, seen); err != nil {
+			return 0, err
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return 0, fmt.Errorf("results: sync jobs: %w", err)
 	}
 	return added, nil
+}
+
+// unlinkOthers is UnlinkOthers in a transaction. Names and labels of jobs
+// shared with other grids may have changed: those grids record theirs
+// again next time (see SetJobsDigest).
+func unlinkOthers(tx *sql.Tx, gridID int64, listed map[string]bool) error {
+	rows, err := tx.Query(`SELECT job_id FROM grid_jobs WHERE grid_id = ?`, gridID)
+	if err != nil {
+		return fmt.Errorf("results: sync jobs: %w", err)
+	}
+	var gone []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return fmt.Errorf("results: sync jobs: %w", err)
+		}
+		if !listed[id] {
+			gone = append(gone, id)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("results: sync jobs: %w", err)
+	}
+	for _, id := range gone {
+		if _, err := tx.Exec(`DELETE FROM grid_jobs WHERE grid_id = ? AND job_id = ?`, gridID, id); err != nil {
+			return fmt.Errorf("results: sync jobs: unlink removed job %s: %w", id, err)
+		}
+	}
+	if _, err := tx.Exec(`UPDATE grids SET jobs_digest = NULL WHERE id <> ?`, gridID); err != nil {
+		return fmt.Errorf("results: sync jobs: %w", err)
+	}
+	return nil
 }
 
 // storedJob is what SyncJobs compares of a job already stored.
@@ -158,9 +227,9 @@ type storedJob struct{ kind, name, labels string }
 // name and labels of stored ones where they changed; it returns how many
 // were inserted. Stored rows are read in one pass, so a grid run again
 // costs one scan and the few writes that differ, not a query per job.
-func storeJobs(tx *sql.Tx, jobs []*JobSpec) (int, error) {
+func storeJobs(tx *sql.Tx, jobs []*JobSpec, ids string) (int, error) {
 	stored := map[string]storedJob{}
-	rows, err := tx.Query(`SELECT id, kind, name, labels FROM jobs`)
+	rows, err := tx.Query(`SELECT id, kind, name, labels FROM jobs WHERE id IN (SELECT value FROM json_each(?))`, ids)
 	if err != nil {
 		return 0, fmt.Errorf("results: sync jobs: %w", err)
 	}
@@ -210,10 +279,10 @@ func storeJobs(tx *sql.Tx, jobs []*JobSpec) (int, error) {
 
 // storeDeps records the jobs' dependencies that are not stored yet. A
 // dependency outside the list must be a stored job.
-func storeDeps(tx *sql.Tx, jobs []*JobSpec, listed map[string]bool) error {
+func storeDeps(tx *sql.Tx, jobs []*JobSpec, listed map[string]bool, ids string) error {
 	type edge struct{ job, dep string }
 	have := map[edge]bool{}
-	rows, err := tx.Query(`SELECT job_id, dep_id FROM job_deps`)
+	rows, err := tx.Query(`SELECT job_id, dep_id FROM job_deps WHERE job_id IN (SELECT value FROM json_each(?))`, ids)
 	if err != nil {
 		return fmt.Errorf("results: sync jobs: %w", err)
 	}
@@ -255,16 +324,15 @@ func storeDeps(tx *sql.Tx, jobs []*JobSpec, listed map[string]bool) error {
 	return nil
 }
 
-// linkJobs makes the grid's links (grid_jobs) list exactly the jobs, in
-// their order, writing only links that are new or changed and unlinking
-// jobs no longer listed (their rows stay).
-func linkJobs(tx *sql.Tx, gridID int64, jobs []JobSpec, sorted []*JobSpec, listed map[string]bool) error {
+// linkJobs links the jobs to the grid at their positions (offset on),
+// writing only links that are new or changed.
+func linkJobs(tx *sql.Tx, gridID int64, offset int, jobs []JobSpec, sorted []*JobSpec, ids string) error {
 	type link struct {
 		experiments string
 		position    int
 	}
 	have := map[string]link{}
-	rows, err := tx.Query(`SELECT job_id, experiments, position FROM grid_jobs WHERE grid_id = ?`, gridID)
+	rows, err := tx.Query(`SELECT job_id, experiments, position FROM grid_jobs WHERE grid_id = ? AND job_id IN (SELECT value FROM json_each(?))`, gridID, ids)
 	if err != nil {
 		return fmt.Errorf("results: sync jobs: %w", err)
 	}
@@ -284,8 +352,8 @@ func linkJobs(tx *sql.Tx, gridID int64, jobs []JobSpec, sorted []*JobSpec, liste
 	upsert := newInserter(tx, `INSERT INTO grid_jobs (grid_id, job_id, experiments, position) VALUES`, 4,
 		`ON CONFLICT (grid_id, job_id) DO UPDATE SET experiments = excluded.experiments, position = excluded.position`)
 	positions := make(map[string]int, len(jobs))
-	for pos, j := range jobs {
-		positions[j.ID] = pos
+	for i, j := range jobs {
+		positions[j.ID] = offset + i
 	}
 	for _, j := range sorted {
 		pos := positions[j.ID]
@@ -302,14 +370,6 @@ func linkJobs(tx *sql.Tx, gridID int64, jobs []JobSpec, sorted []*JobSpec, liste
 	}
 	if err := upsert.flush(); err != nil {
 		return fmt.Errorf("results: sync jobs: links: %w", err)
-	}
-	for id := range have {
-		if listed[id] {
-			continue
-		}
-		if _, err := tx.Exec(`DELETE FROM grid_jobs WHERE grid_id = ? AND job_id = ?`, gridID, id); err != nil {
-			return fmt.Errorf("results: sync jobs: unlink removed job %s: %w", id, err)
-		}
 	}
 	return nil
 }

@@ -36,6 +36,7 @@ type experiment struct {
 	classes   study.Classes
 	set       map[int]value
 	axes      []axis
+	swept     []int // the parameters axes sweep, canonical order (sweptParams)
 	excludes  []exclude
 	overrides map[string]map[int]value // dataset -> parameter -> value
 

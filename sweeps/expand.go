@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/fomo-grid/grid/internal/study"
@@ -169,23 +170,7 @@ func (x *expander) cell(e *experiment, ds string, variant study.Variant, cell se
 	for p, v := range e.overrides[ds] {
 		cell[p] = v
 	}
-	// Labels show the values the job really uses, so cells that an override
-	// collapses carry the same labels and merge cleanly.
-	var labels map[string]string
-	for _, a := range e.axes {
-		for _, p := range a.keys {
-			if labels == nil {
-				labels = map[string]string{}
-			}
-			labels[params[p].key] = x.label(p, cell[p])
-		}
-	}
-	if len(e.variants) > 0 {
-		if labels == nil {
-			labels = map[string]string{}
-		}
-		labels["variant"] = string(variant)
-	}
+	labels, stem := x.cellLabels(e, ds, variant, cell)
 	classes := e.classes
 	if e.protocol == study.ProtocolBase2New {
 		classes = study.ClassesBase
@@ -194,7 +179,6 @@ func (x *expander) cell(e *experiment, ds string, variant study.Variant, cell se
 	// (its capacity is its length), so sharing it is safe and saves an
 	// allocation per job.
 	experiments := []string{e.name}
-	stem := jobStem(e.name, ds, labels)
 	train := Job{
 		Name:        stem + string(study.KindTrain),
 		Config:      x.trainConfig(ds, classes, variant, cell),
@@ -202,8 +186,11 @@ func (x *expander) cell(e *experiment, ds string, variant study.Variant, cell se
 		Labels:      labels,
 	}
 	id := x.add(train)
-	// Cells that an override collapses yield the same train job again.
-	if key := (listedKey{e.name, id}); !x.listed[key] {
+	// Cells that an override collapses yield the same train job again
+	// (without overrides, every cell of an experiment is a new one).
+	if len(e.overrides) == 0 {
+		x.trains[e.name] = append(x.trains[e.name], id)
+	} else if key := (listedKey{e.name, id}); !x.listed[key] {
 		x.listed[key] = true
 		x.trains[e.name] = append(x.trains[e.name], id)
 	}
@@ -324,6 +311,56 @@ func jobPrecision(v value) study.Precision {
 		return ""
 	}
 	return study.Precision(v.str)
+}
+
+// cellLabels returns a cell's labels (the values the job really uses, so
+// cells that an override collapses carry the same labels and merge cleanly)
+// and its job name stem, as jobStem writes it but without a map lookup per
+// parameter: the swept parameters, in canonical order, then the variant.
+func (x *expander) cellLabels(e *experiment, ds string, variant study.Variant, cell settings) (map[string]string, string) {
+	swept := e.sweptParams()
+	if len(swept) == 0 && len(e.variants) == 0 {
+		return nil, e.name + "/" + ds + "/"
+	}
+	labels := make(map[string]string, len(swept)+1)
+	var b strings.Builder
+	b.WriteString(e.name)
+	b.WriteByte('/')
+	b.WriteString(ds)
+	b.WriteByte('/')
+	for i, p := range swept {
+		text := x.label(p, cell[p])
+		labels[params[p].key] = text
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(params[p].key)
+		b.WriteByte('=')
+		b.WriteString(text)
+	}
+	if len(e.variants) > 0 {
+		labels["variant"] = string(variant)
+		if len(swept) > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString("variant=")
+		b.WriteString(string(variant))
+	}
+	b.WriteByte('/')
+	return labels, b.String()
+}
+
+// sweptParams lists the parameters the experiment's axes sweep, in
+// canonical order (computed once).
+func (e *experiment) sweptParams() []int {
+	if e.swept == nil {
+		e.swept = []int{}
+		for _, a := range e.axes {
+			e.swept = append(e.swept, a.keys...)
+		}
+		slices.Sort(e.swept)
+	}
+	return e.swept
 }
 
 // jobName is "<experiment>/<dataset>/<k=v,...>/<last>", the labels in
