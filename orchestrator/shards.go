@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/fomo-grid/grid/results"
-	"github.com/fomo-grid/grid/sweeps"
 )
 
 // ShardDir is where processes that must not write the run's database (SLURM
@@ -57,31 +56,26 @@ func mergeShards(db *results.DB, runDir string) (ShardMerge, error) {
 // MergeShardsOf merges the shards of a grid file's run directory, if it has
 // a database; `grid status` calls it before reading.
 func MergeShardsOf(gridFile string) (ShardMerge, error) {
-	s, err := openExisting(gridFile)
-	if err != nil || s == nil {
+	s, err := Load(gridFile)
+	if err != nil {
 		return ShardMerge{}, err
 	}
-	defer s.DB.Close()
-	return s.MergeShards()
+	return s.MergeShardsIfRun()
 }
 
-// openExisting opens the database of a grid file's run without creating
-// one: nil when the grid was never run.
-func openExisting(gridFile string) (*Session, error) {
-	g, err := sweeps.Load(gridFile)
-	if err != nil {
-		return nil, err
-	}
-	runDir := g.Resolve(g.Out)
-	dbPath := filepath.Join(runDir, DBFile)
+// MergeShardsIfRun is MergeShardsOf of a loaded (unrecorded) session: it
+// merges into the run's database if there is one, and creates none.
+func (s *Session) MergeShardsIfRun() (ShardMerge, error) {
+	dbPath := filepath.Join(s.RunDir, DBFile)
 	if _, err := os.Stat(dbPath); err != nil {
-		return nil, nil
+		return ShardMerge{}, nil
 	}
 	db, err := results.Open(dbPath)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", dbPath, err)
+		return ShardMerge{}, fmt.Errorf("%s: %w", dbPath, err)
 	}
-	return &Session{Grid: g, RunDir: runDir, DB: db}, nil
+	defer db.Close()
+	return mergeShards(db, s.RunDir)
 }
 
 // OpenRunDir opens the database of an existing run directory and merges its

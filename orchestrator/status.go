@@ -7,7 +7,6 @@ import (
 
 	"github.com/fomo-grid/grid/internal/study"
 	"github.com/fomo-grid/grid/results"
-	"github.com/fomo-grid/grid/sweeps"
 )
 
 // StatusRow is one job as `grid status` shows it.
@@ -44,12 +43,17 @@ type StatusRow struct {
 // database without changing anything. It reads each table once, so that a
 // grid of any size takes about as long as its expansion.
 func Status(gridFile string) ([]StatusRow, error) {
-	g, err := sweeps.Load(gridFile)
+	s, err := Load(gridFile)
 	if err != nil {
 		return nil, err
 	}
-	runDir := g.Resolve(g.Out)
-	st, err := readStatus(runDir)
+	return s.Status()
+}
+
+// Status is Status of a loaded session (which need not be recorded).
+func (s *Session) Status() ([]StatusRow, error) {
+	g := s.Grid
+	st, err := readStatus(s.RunDir)
 	if err != nil {
 		return nil, err
 	}

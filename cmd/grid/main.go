@@ -281,16 +281,20 @@ func cmdStatus(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	m, err := orchestrator.MergeShardsOf(file)
+	s, err := orchestrator.Load(file) // once: a grid of 200,000 jobs takes a second to expand
+	if err != nil {
+		return err
+	}
+	m, err := s.MergeShardsIfRun()
 	if err != nil {
 		return err
 	}
 	reportMerge(stderr, m)
-	rows, err := orchestrator.Status(file)
+	rows, err := s.Status()
 	if err != nil {
 		return err
 	}
-	view := slurmView(file, stderr)
+	view := slurmView(s.RunDir, stderr)
 	lines := make([]statusLine, len(rows))
 	for i, r := range rows {
 		lines[i].StatusRow = r

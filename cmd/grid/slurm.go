@@ -127,8 +127,8 @@ func (r statusLine) slurmText() string {
 
 // slurmView is SLURM's view of the grid's submissions; nil when it was
 // never submitted or SLURM cannot be asked (which is said on w).
-func slurmView(file string, w io.Writer) *slurm.View {
-	v, err := slurm.QueueOf(context.Background(), file, slurm.CLI{})
+func slurmView(runDir string, w io.Writer) *slurm.View {
+	v, err := slurm.QueueOf(context.Background(), runDir, slurm.CLI{})
 	if err != nil {
 		fmt.Fprintln(w, "grid: SLURM's view is missing:", err)
 		return nil

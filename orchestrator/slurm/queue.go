@@ -6,8 +6,6 @@ import (
 	"os"
 	"sort"
 	"strings"
-
-	"github.com/fomo-grid/grid/sweeps"
 )
 
 // TaskView is SLURM's view of the array task that holds a grid job in the
@@ -172,14 +170,9 @@ func (v *View) Queued() map[string]string {
 	return out
 }
 
-// QueueOf is Queue for a grid file's run directory; nil when the grid was
-// never submitted.
-func QueueOf(ctx context.Context, gridFile string, cluster Cluster) (*View, error) {
-	g, err := sweeps.Load(gridFile)
-	if err != nil {
-		return nil, err
-	}
-	runDir := g.Resolve(g.Out)
+// QueueOf is Queue of a run directory; nil when its grid was never
+// submitted.
+func QueueOf(ctx context.Context, runDir string, cluster Cluster) (*View, error) {
 	if _, err := os.Stat(Dir(runDir)); err != nil {
 		return nil, nil
 	}
