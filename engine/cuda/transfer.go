@@ -77,11 +77,29 @@ func (b *Backend) upload(dst uintptr, data []byte) error {
 // precision the fp32 data is uploaded to scratch and converted on the
 // device.
 func (b *Backend) Upload(dst backend.Buffer, src []float32) {
-	d := b.own(dst, backend.Float32, "Upload")
-	if len(src) > d.n {
-		panic(fmt.Sprintf("cuda: Upload of %d elements into %d", len(src), d.n))
+	b.uploadValues(dst, backend.Float32, bytesOf(src), "Upload")
+}
+
+// UploadInt32 copies src into the first len(src) elements of dst.
+func (b *Backend) UploadInt32(dst backend.Buffer, src []int32) {
+	b.uploadValues(dst, backend.Int32, bytesOf(src), "UploadInt32")
+}
+
+// bytesOf is a slice of 4-byte values as bytes.
+func bytesOf[T float32 | int32](s []T) []byte {
+	if len(s) == 0 {
+		return nil
 	}
-	if len(src) == 0 || b.err != nil {
+	return unsafe.Slice((*byte)(unsafe.Pointer(&s[0])), 4*len(s))
+}
+
+// uploadValues queues the upload of data (4-byte values) into dst.
+func (b *Backend) uploadValues(dst backend.Buffer, dtype backend.DType, data []byte, what string) {
+	d, n := b.own(dst, dtype, what), len(data)/4
+	if n > d.n {
+		panic(fmt.Sprintf("cuda: %s of %d elements into %d", what, n, d.n))
+	}
+	if n == 0 || b.err != nil {
 		return
 	}
 	if err := b.dev.enter(); err != nil {
@@ -89,38 +107,20 @@ func (b *Backend) Upload(dst backend.Buffer, src []float32) {
 		return
 	}
 	defer b.dev.exit()
-	bytes := unsafe.Slice((*byte)(unsafe.Pointer(&src[0])), 4*len(src))
-	if b.prec == FP32 {
-		b.setErr(b.upload(d.ptr, bytes))
+	if dtype == backend.Int32 || b.prec == FP32 {
+		b.setErr(b.upload(d.ptr, data))
 		return
 	}
-	tmp, err := b.scratchF32(len(src))
+	tmp, err := b.scratchF32(n)
 	if err == nil {
-		err = b.upload(tmp, bytes)
+		err = b.upload(tmp, data)
 	}
 	if err != nil {
 		b.setErr(err)
 		return
 	}
-	grid, block := b.elementwise(len(src))
-	b.kernel("cast_in", grid, block, 0, argPtr(d.ptr), argPtr(tmp), argInt64(len(src)))
-}
-
-// UploadInt32 copies src into the first len(src) elements of dst.
-func (b *Backend) UploadInt32(dst backend.Buffer, src []int32) {
-	d := b.own(dst, backend.Int32, "UploadInt32")
-	if len(src) > d.n {
-		panic(fmt.Sprintf("cuda: UploadInt32 of %d elements into %d", len(src), d.n))
-	}
-	if len(src) == 0 || b.err != nil {
-		return
-	}
-	if err := b.dev.enter(); err != nil {
-		b.setErr(err)
-		return
-	}
-	defer b.dev.exit()
-	b.setErr(b.upload(d.ptr, unsafe.Slice((*byte)(unsafe.Pointer(&src[0])), 4*len(src))))
+	grid, block := b.elementwise(n)
+	b.kernel("cast_in", grid, block, 0, argPtr(d.ptr), argPtr(tmp), argInt64(n))
 }
 
 // download waits for all queued work, copies n bytes from src to the
@@ -145,51 +145,40 @@ func (b *Backend) download(src uintptr, n int) ([]byte, error) {
 // queued operation has finished, and reports the first device failure of
 // any of them.
 func (b *Backend) Download(dst []float32, src backend.Buffer) error {
-	s := b.own(src, backend.Float32, "Download")
-	if len(dst) > s.n {
-		panic(fmt.Sprintf("cuda: Download of %d elements from %d", len(dst), s.n))
+	return b.downloadValues(bytesOf(dst), src, backend.Float32, "Download")
+}
+
+// DownloadInt32 is Download for Int32 buffers.
+func (b *Backend) DownloadInt32(dst []int32, src backend.Buffer) error {
+	return b.downloadValues(bytesOf(dst), src, backend.Int32, "DownloadInt32")
+}
+
+// downloadValues fills dst (4-byte values) from src, converting 16-bit
+// storage to fp32 on the device first.
+func (b *Backend) downloadValues(dst []byte, src backend.Buffer, dtype backend.DType, what string) error {
+	s, n := b.own(src, dtype, what), len(dst)/4
+	if n > s.n {
+		panic(fmt.Sprintf("cuda: %s of %d elements from %d", what, n, s.n))
 	}
 	if err := b.dev.enter(); err != nil {
 		return err
 	}
 	defer b.dev.exit()
 	ptr := s.ptr
-	if b.prec != FP32 && len(dst) > 0 {
-		tmp, err := b.scratchF32(len(dst))
+	if dtype == backend.Float32 && b.prec != FP32 && n > 0 {
+		tmp, err := b.scratchF32(n)
 		if err != nil {
 			b.setErr(err)
 			return err
 		}
-		grid, block := b.elementwise(len(dst))
-		b.kernel("cast_out", grid, block, 0, argPtr(tmp), argPtr(s.ptr), argInt64(len(dst)))
+		grid, block := b.elementwise(n)
+		b.kernel("cast_out", grid, block, 0, argPtr(tmp), argPtr(s.ptr), argInt64(n))
 		ptr = tmp
 	}
-	got, err := b.download(ptr, 4*len(dst))
+	got, err := b.download(ptr, len(dst))
 	if err != nil {
 		return err
 	}
-	if len(dst) > 0 {
-		copy(unsafe.Slice((*byte)(unsafe.Pointer(&dst[0])), 4*len(dst)), got)
-	}
-	return nil
-}
-
-// DownloadInt32 is Download for Int32 buffers.
-func (b *Backend) DownloadInt32(dst []int32, src backend.Buffer) error {
-	s := b.own(src, backend.Int32, "DownloadInt32")
-	if len(dst) > s.n {
-		panic(fmt.Sprintf("cuda: DownloadInt32 of %d elements from %d", len(dst), s.n))
-	}
-	if err := b.dev.enter(); err != nil {
-		return err
-	}
-	defer b.dev.exit()
-	got, err := b.download(s.ptr, 4*len(dst))
-	if err != nil {
-		return err
-	}
-	if len(dst) > 0 {
-		copy(unsafe.Slice((*byte)(unsafe.Pointer(&dst[0])), 4*len(dst)), got)
-	}
+	copy(dst, got)
 	return nil
 }
