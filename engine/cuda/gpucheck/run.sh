@@ -48,15 +48,15 @@ phase() {
 	echo "$name: $verdict in $(($(date +%s) - t0))s" | tee -a "$STATUS" "$log"
 }
 
-# The CUDA libraries: the driver from the system; NVRTC and cuBLASLt from
-# the dynamic linker, else the CUDA toolkit or PyTorch's nvidia wheels.
+# The CUDA libraries: the dynamic linker's, else the driver's folder, the
+# CUDA toolkit's or PyTorch's nvidia wheels'.
 {
 	nvidia-smi -L
 	nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 	ldconfig -p | grep -E 'libcuda\.so|libnvrtc|libcublasLt' | head
 } >"$OUTDIR/env.txt" 2>&1
 if [ -z "${GRID_CUDA_LIB_PATH:-}" ]; then
-	dirs=$(ls -d /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib 2>/dev/null | tr '\n' ':')
+	dirs=$(ls -d /usr/local/nvidia/lib64 /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib 2>/dev/null | tr '\n' ':')
 	wheel=$(python3 -c 'import glob, os, site; print(":".join(sorted({os.path.dirname(p) for s in site.getsitepackages() for p in glob.glob(s + "/nvidia/*/lib/lib*.so*")})))' 2>/dev/null)
 	export GRID_CUDA_LIB_PATH="${dirs}${wheel}"
 fi
