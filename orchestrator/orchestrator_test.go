@@ -127,37 +127,7 @@ func (f fakeEngine) Evaluate(ctx context.Context, s engine.EvalSpec) (engine.Eva
 // writeGrid writes a grid file of `cells` base2new cells (2 jobs each).
 func writeGrid(t *testing.T, dir string, cells, retries int) string {
 	t.Helper()
-	seeds := make([]string, cells)
-	for i := range seeds {
-		seeds[i] = strconv.Itoa(i + 1)
-	}
-	src := fmt.Sprintf(`
-[grid]
-name = "t"
-model = "model"
-data_root = "data"
-retries = %d
-
-[defaults]
-epochs = 2
-
-[[experiment]]
-name = "g"
-protocol = "base2new"
-datasets = ["demo"]
-[experiment.axes]
-seed = [%s]
-`, retries, strings.Join(seeds, ", "))
-	p := filepath.Join(dir, "grid.toml")
-	if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range []string{"model", "data"} { // the fake engine reads neither
-		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return p
+	return writeGridText(t, dir, gridSource("", cells, retries, ""))
 }
 
 func calls(t *testing.T, dir string) []string {
@@ -432,7 +402,7 @@ func TestMissingModelDirectoryFailsBeforeAnyJob(t *testing.T) {
 	}
 	defer s.Close()
 	_, err = s.Run(context.Background(), Options{Workers: 1, WorkerCommand: workerCommand})
-	if err == nil || !strings.Contains(err.Error(), "grid.toml:4: grid.model: stat") {
+	if err == nil || !strings.Contains(err.Error(), "grid.toml:3: grid.model: stat") {
 		t.Fatalf("run with a missing model directory: %v", err)
 	}
 	if len(calls(t, dir)) != 0 {

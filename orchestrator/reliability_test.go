@@ -133,16 +133,19 @@ func writeGridText(t *testing.T, dir, src string) string {
 	return p
 }
 
-// gridSource is a base2new grid of seeds 1..cells (2 jobs a cell).
+// gridSource is a base2new grid of seeds 1..cells (2 jobs a cell); out ""
+// leaves the run directory at its default.
 func gridSource(out string, cells, retries int, extra string) string {
 	seeds := make([]string, cells)
 	for i := range seeds {
 		seeds[i] = strconv.Itoa(i + 1)
 	}
+	if out != "" {
+		out = fmt.Sprintf("out = %q\n", out)
+	}
 	return fmt.Sprintf(`[grid]
 name = "t"
-out = %q
-model = "model"
+%smodel = "model"
 data_root = "data"
 retries = %d
 %s
