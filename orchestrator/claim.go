@@ -245,8 +245,10 @@ func (c *claimLog) isDone(jobID string) bool {
 }
 
 // heartbeat refreshes this process's running claim of a job every period
-// until stop is closed, so that other hosts see it alive.
-func (c *claimLog) heartbeat(jobID string, e *claimEntry, period time.Duration, stop <-chan struct{}, wg *sync.WaitGroup) {
+// until stop is closed, so that other hosts see it alive. A refresh that
+// fails is reported to warn (the job goes on: the next one may succeed, and
+// until the lease runs out no other host takes the job).
+func (c *claimLog) heartbeat(jobID string, e *claimEntry, period time.Duration, stop <-chan struct{}, wg *sync.WaitGroup, warn func(error)) {
 	defer wg.Done()
 	t := time.NewTicker(period)
 	defer t.Stop()
@@ -256,7 +258,9 @@ func (c *claimLog) heartbeat(jobID string, e *claimEntry, period time.Duration, 
 			return
 		case <-t.C:
 			now := time.Now()
-			_ = os.Chtimes(c.entryPath(jobID, e.n), now, now)
+			if err := os.Chtimes(c.entryPath(jobID, e.n), now, now); err != nil {
+				warn(fmt.Errorf("claim of job %s not refreshed: %w", jobID, err))
+			}
 		}
 	}
 }

@@ -367,7 +367,7 @@ func (r *runner) runJob(ctx context.Context, w *workerSlot, job sweeps.Job) erro
 	stop := make(chan struct{})
 	var hb sync.WaitGroup
 	hb.Add(1)
-	go r.claims.heartbeat(job.ID, claim, claimHeartbeat, stop, &hb)
+	go r.claims.heartbeat(job.ID, claim, claimHeartbeat, stop, &hb, func(err error) { r.opts.Logger.Warn(err.Error()) })
 	err = r.runWithRetries(ctx, w, job)
 	close(stop)
 	hb.Wait()
