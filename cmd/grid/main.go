@@ -19,8 +19,8 @@ import (
 	"sort"
 	"strings"
 	"syscall"
-	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/term"
@@ -393,8 +393,8 @@ func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 // printRows prints the jobs of `grid plan` and `grid status`: indented JSON,
 // or a table (state first) closed by a count of jobs per state.
 func printRows[T any](out io.Writer, asJSON bool, rows []T, header string, line func(T) (state, rest string)) error {
-	// Buffered: tabwriter writes cell by cell, which unbuffered is a
-	// system call per cell, seconds for a grid of 200,000 jobs.
+	// Buffered: a system call per 64 KiB, not per line (seconds for a grid
+	// of 200,000 jobs).
 	w := bufio.NewWriterSize(out, 1<<16)
 	if asJSON {
 		enc := json.NewEncoder(w)
@@ -405,16 +405,14 @@ func printRows[T any](out io.Writer, asJSON bool, rows []T, header string, line 
 		return w.Flush()
 	}
 	counts := map[string]int{}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, header)
+	table := make([][]string, 0, len(rows)+1)
+	table = append(table, strings.Split(header, "\t"))
 	for _, r := range rows {
 		state, rest := line(r)
 		counts[state]++
-		fmt.Fprintf(tw, "%s\t%s\n", state, rest)
+		table = append(table, strings.Split(state+"\t"+rest, "\t"))
 	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
+	writeTable(w, table)
 	keys := make([]string, 0, len(counts))
 	for k := range counts {
 		keys = append(keys, k)
@@ -426,6 +424,33 @@ func printRows[T any](out io.Writer, asJSON bool, rows []T, header string, line 
 	}
 	fmt.Fprintln(w)
 	return w.Flush() // a full disk or a closed pipe is an error, not silence
+}
+
+// writeTable writes rows of cells with every column but the last padded to
+// its widest cell plus two spaces, as text/tabwriter would, in one pass per
+// row: tabwriter's cost per cell was a quarter of `grid plan`'s time on a
+// grid of 200,000 jobs.
+func writeTable(w *bufio.Writer, rows [][]string) {
+	var widths []int
+	for _, row := range rows {
+		for i, cell := range row[:max(len(row)-1, 0)] {
+			if i == len(widths) {
+				widths = append(widths, 0)
+			}
+			widths[i] = max(widths[i], utf8.RuneCountInString(cell))
+		}
+	}
+	for _, row := range rows {
+		for i, cell := range row {
+			w.WriteString(cell)
+			if i < len(row)-1 {
+				for pad := widths[i] - utf8.RuneCountInString(cell) + 2; pad > 0; pad-- {
+					w.WriteByte(' ')
+				}
+			}
+		}
+		w.WriteByte('\n')
+	}
 }
 
 func oneLine(s string, n int) string {
