@@ -4,6 +4,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/fomo-grid/grid/sweeps"
@@ -32,7 +33,7 @@ classes = "all"
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := workOf(g.Jobs)
+	w := workOf(g.Jobs, func(int) bool { return true })
 	// eurosat base: 5 classes × 16 shots = 80 images, batch 4: 20 steps an
 	// epoch, 2 epochs; tested on 5 of 10 classes' 8,100 images, then the
 	// new half; caltech101 zero-shot on all 2,465.
@@ -94,6 +95,16 @@ func TestEstimateWorkMeasuresFinishedJobs(t *testing.T) {
 	}
 	if len(est) != 3 || est[0].Backend != "measured here" || est[0].Seconds != 0 {
 		t.Errorf("after the run (nothing left to do): %+v", est)
+	}
+	// A row that will run again counts, whether the rows come in the job
+	// list's order (found by position) or another (found by ID).
+	rows[1].State = PlanStale
+	slices.Reverse(rows)
+	for _, order := range []string{"reversed", "in order"} {
+		if w, _, err := EstimateWork(g, rows); err != nil || w.Jobs != 1 {
+			t.Errorf("rows %s, one stale: %d jobs to run (%v)", order, w.Jobs, err)
+		}
+		slices.Reverse(rows)
 	}
 	m, ok, err := measuredRates(filepath.Join(dir, "runs", "t", DBFile))
 	if err != nil || !ok || !(m.stepBase > 0) || !(m.perImage > 0) {
