@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -45,29 +46,87 @@ type evalOutput struct {
 // split of a dataset. It runs the engine in one worker process, exactly as a
 // grid's eval job does, so its numbers are the ones a grid would record.
 func cmdEval(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("eval", flag.ContinueOnError)
-	model := fs.String("model", "", "model directory (weights and tokenizer); with --job, the grid's")
-	dataRoot := fs.String("data-root", "", "directory holding one folder per dataset; with --job, the grid's")
-	dataset := fs.String("dataset", "", "dataset whose test split is classified; with --job, the job's")
-	classes := fs.String("classes", string(study.ClassesAll), "which classes: all, base or new")
-	promptText := fs.String("prompt", "", `hand-written prompt: context put before each class name ("a photo of a"), or a template with {} for the name ("a photo of a {}, a type of pet.")`)
-	checkpoint := fs.String("checkpoint", "", "learned checkpoint (.safetensors) written by a train job")
-	jobID := fs.String("job", "", "ID (or unique ID prefix) of a train job of the grid file")
-	noShared := fs.Bool("noshared", false, "test without the visual prompts (projection-free transfer)")
-	logits := fs.String("logits", "", "write every test image's path, label and class logits to this CSV file")
-	backendFlag := fs.String("backend", "", "what the worker computes on: auto, cpu or cuda (default: with --job the grid file's, else auto)")
-	asJSON := fs.Bool("json", false, "print JSON")
-	verbose := fs.Bool("v", false, "show worker logs")
-	file, err := parse(fs, args)
+	f, file, err := parseEvalFlags(args)
 	if err != nil {
 		return err
 	}
-	given := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	if err := f.checkSources(file); err != nil {
+		return err
+	}
+	variant, gridBackend, err := f.fromJob(file)
+	if err != nil {
+		return err
+	}
+	if err := f.checkInputs(); err != nil {
+		return err
+	}
+	backendName, err := chooseBackend(f.backend, gridBackend, file, stderr)
+	if err != nil {
+		return fmt.Errorf("eval: %w", err)
+	}
+	task := worker.Task{
+		JobID:        "eval",
+		Kind:         study.KindEval,
+		Model:        f.model,
+		DataRoot:     f.dataRoot,
+		Dataset:      f.dataset,
+		Classes:      study.Classes(f.classes),
+		Variant:      variant,
+		CheckpointIn: f.checkpoint,
+		Prompt:       f.prompt,
+		LogitsFile:   f.logits,
+	}
+	ev, err := runEval(task, backendName, stderr, f.verbose)
+	if err != nil {
+		return err
+	}
+	if f.logits != "" {
+		// A worker that dropped the field would leave no file; say so
+		// rather than let an old CSV pass for this run's.
+		if _, err := os.Stat(f.logits); err != nil {
+			return fmt.Errorf("eval: the worker wrote no logits file: %w", err)
+		}
+	}
+	return printEval(stdout, stderr, f, task, ev)
+}
 
+// evalFlags are `grid eval`'s flags; given names those set on the command
+// line.
+type evalFlags struct {
+	model, dataRoot, dataset, classes, prompt, checkpoint, jobID, logits, backend string
+	noShared, asJSON, verbose                                                     bool
+	given                                                                         map[string]bool
+}
+
+func parseEvalFlags(args []string) (*evalFlags, string, error) {
+	f := &evalFlags{given: map[string]bool{}}
+	fs := flag.NewFlagSet("eval", flag.ContinueOnError)
+	fs.StringVar(&f.model, "model", "", "model directory (weights and tokenizer); with --job, the grid's")
+	fs.StringVar(&f.dataRoot, "data-root", "", "directory holding one folder per dataset; with --job, the grid's")
+	fs.StringVar(&f.dataset, "dataset", "", "dataset whose test split is classified; with --job, the job's")
+	fs.StringVar(&f.classes, "classes", string(study.ClassesAll), "which classes: all, base or new")
+	fs.StringVar(&f.prompt, "prompt", "", `hand-written prompt: context put before each class name ("a photo of a"), or a template with {} for the name ("a photo of a {}, a type of pet.")`)
+	fs.StringVar(&f.checkpoint, "checkpoint", "", "learned checkpoint (.safetensors) written by a train job")
+	fs.StringVar(&f.jobID, "job", "", "ID (or unique ID prefix) of a train job of the grid file")
+	fs.BoolVar(&f.noShared, "noshared", false, "test without the visual prompts (projection-free transfer)")
+	fs.StringVar(&f.logits, "logits", "", "write every test image's path, label and class logits to this CSV file")
+	fs.StringVar(&f.backend, "backend", "", "what the worker computes on: auto, cpu or cuda (default: with --job the grid file's, else auto)")
+	fs.BoolVar(&f.asJSON, "json", false, "print JSON")
+	fs.BoolVar(&f.verbose, "v", false, "show worker logs")
+	file, err := parse(fs, args)
+	if err != nil {
+		return nil, "", err
+	}
+	fs.Visit(func(fl *flag.Flag) { f.given[fl.Name] = true })
+	return f, file, nil
+}
+
+// checkSources insists on exactly one thing to test: a prompt, a
+// checkpoint or a job of the grid file.
+func (f *evalFlags) checkSources(file string) error {
 	var sources []string
 	for _, name := range []string{"prompt", "checkpoint", "job"} {
-		if given[name] {
+		if f.given[name] {
 			sources = append(sources, "--"+name)
 		}
 	}
@@ -76,118 +135,97 @@ func cmdEval(args []string, stdout, stderr io.Writer) error {
 		return errors.New("eval: say what to test: --prompt TEXT, --checkpoint FILE or --job ID [grid.toml]")
 	case len(sources) > 1:
 		return fmt.Errorf("eval: %s exclude each other; give one", strings.Join(sources, " and "))
-	case given["prompt"] && strings.TrimSpace(*promptText) == "":
+	case f.given["prompt"] && strings.TrimSpace(f.prompt) == "":
 		return errors.New("eval: --prompt is empty")
-	case given["checkpoint"] && *checkpoint == "":
+	case f.given["checkpoint"] && f.checkpoint == "":
 		return errors.New("eval: --checkpoint is empty")
-	case given["job"] && *jobID == "":
+	case f.given["job"] && f.jobID == "":
 		return errors.New("eval: --job is empty")
-	case !given["job"] && file != "grid.toml":
+	case !f.given["job"] && file != "grid.toml":
 		return fmt.Errorf("eval: a grid file (%s) is read only with --job", file)
 	}
+	return nil
+}
 
+// fromJob fills, for --job, the checkpoint and what the flags leave unset
+// from the grid's job, and returns the variant to test and the grid's
+// backend.
+func (f *evalFlags) fromJob(file string) (study.Variant, string, error) {
 	var variant study.Variant
 	var gridBackend string
-	if given["job"] {
-		job, err := resolveJob(file, *jobID)
+	if f.given["job"] {
+		job, err := resolveJob(file, f.jobID)
 		if err != nil {
-			return err
+			return "", "", err
 		}
-		*jobID, *checkpoint, gridBackend = job.id, job.checkpoint, job.backend
-		if *model == "" {
-			*model = job.model
-		}
-		if *dataRoot == "" {
-			*dataRoot = job.dataRoot
-		}
-		if *dataset == "" {
-			*dataset = job.dataset
-		}
+		f.jobID, f.checkpoint, gridBackend = job.id, job.checkpoint, job.backend
+		f.model = cmp.Or(f.model, job.model)
+		f.dataRoot = cmp.Or(f.dataRoot, job.dataRoot)
+		f.dataset = cmp.Or(f.dataset, job.dataset)
 		// The job's own variant decides how tokens are selected from
 		// its scores; --noshared can only drop the visual prompts.
 		variant = job.variant
-		if *noShared && variant != "" && variant != study.VariantFull && variant != study.VariantNoShared {
-			return fmt.Errorf("eval: --noshared: job %s was trained as variant %s, and a test runs one variant", job.id, variant)
+		if f.noShared && variant != "" && variant != study.VariantFull && variant != study.VariantNoShared {
+			return "", "", fmt.Errorf("eval: --noshared: job %s was trained as variant %s, and a test runs one variant", job.id, variant)
 		}
 	}
-	if *noShared {
+	if f.noShared {
 		variant = study.VariantNoShared
 	}
-	if variant == "" {
-		variant = study.VariantFull
-	}
+	return cmp.Or(variant, study.VariantFull), gridBackend, nil
+}
 
-	if *model == "" {
+// checkInputs names the flag of a missing or unusable input, and makes the
+// logits file's path absolute with its folder made.
+func (f *evalFlags) checkInputs() error {
+	if f.model == "" {
 		return errors.New("eval: --model is required (the model directory)")
 	}
-	if *dataRoot == "" {
+	if f.dataRoot == "" {
 		return errors.New("eval: --data-root is required (the directory holding one folder per dataset)")
 	}
-	if *dataset == "" {
+	if f.dataset == "" {
 		return errors.New("eval: --dataset is required (for example --dataset demo)")
 	}
-	switch study.Classes(*classes) {
+	switch study.Classes(f.classes) {
 	case study.ClassesAll, study.ClassesBase, study.ClassesNew:
 	default:
-		return fmt.Errorf("eval: --classes %q: want all, base or new", *classes)
+		return fmt.Errorf("eval: --classes %q: want all, base or new", f.classes)
 	}
-	if err := checkDir("--model", model); err != nil {
+	if err := checkDir("--model", &f.model); err != nil {
 		return err
 	}
-	if err := checkDir("--data-root", dataRoot); err != nil {
+	if err := checkDir("--data-root", &f.dataRoot); err != nil {
 		return err
 	}
-	if *checkpoint != "" {
-		if err := checkFile("--checkpoint", checkpoint); err != nil {
+	if f.checkpoint != "" {
+		if err := checkFile("--checkpoint", &f.checkpoint); err != nil {
 			return err
 		}
 	}
-	if *logits != "" {
-		abs, err := filepath.Abs(*logits)
-		if err != nil {
-			return fmt.Errorf("eval: --logits %s: %w", *logits, err)
-		}
-		if info, err := os.Stat(abs); err == nil && info.IsDir() {
-			return fmt.Errorf("eval: --logits %s is a directory; name a CSV file", *logits)
-		}
-		if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
-			return fmt.Errorf("eval: --logits %s: %w", *logits, err)
-		}
-		*logits = abs
+	if f.logits == "" {
+		return nil
 	}
-
-	backendName, err := chooseBackend(*backendFlag, gridBackend, file, stderr)
+	abs, err := filepath.Abs(f.logits)
 	if err != nil {
-		return fmt.Errorf("eval: %w", err)
+		return fmt.Errorf("eval: --logits %s: %w", f.logits, err)
 	}
-	task := worker.Task{
-		JobID:        "eval",
-		Kind:         study.KindEval,
-		Model:        *model,
-		DataRoot:     *dataRoot,
-		Dataset:      *dataset,
-		Classes:      study.Classes(*classes),
-		Variant:      variant,
-		CheckpointIn: *checkpoint,
-		Prompt:       *promptText,
-		LogitsFile:   *logits,
+	if info, err := os.Stat(abs); err == nil && info.IsDir() {
+		return fmt.Errorf("eval: --logits %s is a directory; name a CSV file", f.logits)
 	}
-	ev, err := runEval(task, backendName, stderr, *verbose)
-	if err != nil {
-		return err
+	if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
+		return fmt.Errorf("eval: --logits %s: %w", f.logits, err)
 	}
-	if *logits != "" {
-		// A worker that dropped the field would leave no file; say so
-		// rather than let an old CSV pass for this run's.
-		if _, err := os.Stat(*logits); err != nil {
-			return fmt.Errorf("eval: the worker wrote no logits file: %w", err)
-		}
-	}
+	f.logits = abs
+	return nil
+}
 
-	if *asJSON {
+// printEval prints the evaluation as JSON or as the result lines.
+func printEval(stdout, stderr io.Writer, f *evalFlags, task worker.Task, ev worker.Evaluation) error {
+	if f.asJSON {
 		out := evalOutput{
 			Model: task.Model, DataRoot: task.DataRoot, Dataset: task.Dataset, Classes: task.Classes,
-			Variant: variant, Prompt: task.Prompt, Checkpoint: task.CheckpointIn, Job: *jobID,
+			Variant: task.Variant, Prompt: task.Prompt, Checkpoint: task.CheckpointIn, Job: f.jobID,
 			Total: ev.Total, Correct: ev.Correct, Accuracy: ev.Accuracy, ErrorRate: 100 - ev.Accuracy,
 			MacroF1: ev.MacroF1, LogitsFile: task.LogitsFile,
 		}
@@ -196,8 +234,8 @@ func cmdEval(args []string, stdout, stderr io.Writer) error {
 		return enc.Encode(out)
 	}
 	writeEvalResult(stdout, ev.Total, ev.Correct, ev.Accuracy, ev.MacroF1)
-	if *logits != "" {
-		fmt.Fprintf(stderr, "grid: logits of %s test images in %s\n", formatCount(ev.Total), *logits)
+	if f.logits != "" {
+		fmt.Fprintf(stderr, "grid: logits of %s test images in %s\n", formatCount(ev.Total), f.logits)
 	}
 	return nil
 }
