@@ -238,22 +238,49 @@ func (u *unpickler) memoPut(idx int64) error {
 	return nil
 }
 
-// step executes one opcode; done is true at STOP.
+// step runs one opcode; done is true at STOP. The opcodes are handled by
+// what they make, one method per kind.
 func (u *unpickler) step(op byte) (done bool, err error) {
+	switch op {
+	case '.': // STOP
+		return true, nil
+	case 0x80, 0x95, '(', '0', '1', '2':
+		return false, u.frame(op)
+	case 'N', 0x88, 0x89, 'K', 'M', 'J', 0x8a, 0x8b, 'I', 'L':
+		return false, u.integer(op)
+	case 'G', 'F':
+		return false, u.float(op)
+	case 'X', 0x8c, 0x8d, 'T', 'U', 'B', 'C', 0x8e, 0x96:
+		return false, u.text(op)
+	case ')', 't', 0x85, 0x86, 0x87, ']', 'l', 'a', 'e', 0x8f, 0x90, 0x91:
+		return false, u.sequence(op)
+	case '}', 'd', 's', 'u':
+		return false, u.dict(op)
+	case 'c', 0x93, 'R', 0x81, 0x92, 'b', 'Q':
+		return false, u.object(op)
+	case 'q', 'r', 0x94, 'p', 'h', 'j', 'g':
+		return false, u.memoOp(op)
+	}
+	if name, ok := opcodeNames[op]; ok {
+		return false, fmt.Errorf("unsupported pickle opcode %s", name)
+	}
+	return false, fmt.Errorf("unsupported pickle opcode %q", rune(op))
+}
+
+// frame runs the opcodes of frames, marks and the stack: PROTO, FRAME,
+// MARK, POP, POP_MARK, DUP.
+func (u *unpickler) frame(op byte) (err error) {
 	switch op {
 	case 0x80: // PROTO
 		p, err := u.readUint(1)
 		if err != nil {
-			return false, err
+			return err
 		}
 		if p > 5 {
-			return false, fmt.Errorf("pickle protocol %d is newer than 5", p)
+			return fmt.Errorf("pickle protocol %d is newer than 5", p)
 		}
 	case 0x95: // FRAME: a length prefix only; the data follows inline.
 		_, err = u.read(8)
-	case '.': // STOP
-		return true, nil
-
 	case '(': // MARK
 		u.marks = append(u.marks, len(u.stack))
 	case '0': // POP
@@ -265,7 +292,13 @@ func (u *unpickler) step(op byte) (done bool, err error) {
 		if v, err = u.top(); err == nil {
 			u.push(v)
 		}
+	}
+	return err
+}
 
+// integer runs the opcodes of None, booleans and integers, binary and text.
+func (u *unpickler) integer(op byte) (err error) {
+	switch op {
 	case 'N':
 		u.push(nil)
 	case 0x88:
@@ -294,11 +327,11 @@ func (u *unpickler) step(op byte) (done bool, err error) {
 		}
 		var n uint64
 		if n, err = u.readUint(width); err != nil {
-			return false, err
+			return err
 		}
 		var b []byte
 		if b, err = u.read(int(n)); err != nil {
-			return false, err
+			return err
 		}
 		var v int64
 		if v, err = decodeLong(b); err == nil {
@@ -307,7 +340,7 @@ func (u *unpickler) step(op byte) (done bool, err error) {
 	case 'I': // INT (text); protocol 0 spells booleans I00/I01
 		var s string
 		if s, err = u.readLine(); err != nil {
-			return false, err
+			return err
 		}
 		switch s {
 		case "00":
@@ -323,12 +356,19 @@ func (u *unpickler) step(op byte) (done bool, err error) {
 	case 'L': // LONG (text), with a trailing L
 		var s string
 		if s, err = u.readLine(); err != nil {
-			return false, err
+			return err
 		}
 		var v int64
 		if v, err = strconv.ParseInt(strings.TrimSuffix(s, "L"), 10, 64); err == nil {
 			u.push(v)
 		}
+	}
+	return err
+}
+
+// float runs the opcodes of floats, binary and text.
+func (u *unpickler) float(op byte) (err error) {
+	switch op {
 	case 'G': // BINFLOAT: big-endian float64
 		var b []byte
 		if b, err = u.read(8); err == nil {
@@ -337,13 +377,19 @@ func (u *unpickler) step(op byte) (done bool, err error) {
 	case 'F': // FLOAT (text)
 		var s string
 		if s, err = u.readLine(); err != nil {
-			return false, err
+			return err
 		}
 		var v float64
 		if v, err = strconv.ParseFloat(s, 64); err == nil {
 			u.push(v)
 		}
+	}
+	return err
+}
 
+// text runs the opcodes of strings and bytes.
+func (u *unpickler) text(op byte) (err error) {
+	switch op {
 	case 'X', 0x8c, 0x8d, 'T', 'U': // BINUNICODE, SHORT_BINUNICODE, BINUNICODE8, BINSTRING, SHORT_BINSTRING
 		var b []byte
 		if b, err = u.readCounted(op); err == nil {
@@ -354,7 +400,13 @@ func (u *unpickler) step(op byte) (done bool, err error) {
 		if b, err = u.readCounted(op); err == nil {
 			u.push(append([]byte(nil), b...))
 		}
+	}
+	return err
+}
 
+// sequence runs the opcodes of tuples, lists and sets (sets are kept as lists).
+func (u *unpickler) sequence(op byte) (err error) {
+	switch op {
 	case ')':
 		u.push(Tuple{})
 	case 't':
@@ -367,7 +419,6 @@ func (u *unpickler) step(op byte) (done bool, err error) {
 		if items, err = u.popN(int(op - 0x84)); err == nil {
 			u.push(Tuple(items))
 		}
-
 	case ']':
 		u.push(&List{})
 	case 'l': // LIST
@@ -383,7 +434,7 @@ func (u *unpickler) step(op byte) (done bool, err error) {
 			items, err = u.popMark()
 		}
 		if err != nil {
-			return false, err
+			return err
 		}
 		err = u.extendTop(items, "APPEND to a %s, not a list")
 	case 0x8f: // EMPTY_SET: sets are kept as lists
@@ -391,7 +442,7 @@ func (u *unpickler) step(op byte) (done bool, err error) {
 	case 0x90: // ADDITEMS
 		var items []any
 		if items, err = u.popMark(); err != nil {
-			return false, err
+			return err
 		}
 		err = u.extendTop(items, "ADDITEMS to a %s, not a set")
 	case 0x91: // FROZENSET
@@ -399,13 +450,19 @@ func (u *unpickler) step(op byte) (done bool, err error) {
 		if items, err = u.popMark(); err == nil {
 			u.push(&List{Items: items})
 		}
+	}
+	return err
+}
 
+// dict runs the opcodes of dicts.
+func (u *unpickler) dict(op byte) (err error) {
+	switch op {
 	case '}':
 		u.push(NewDict())
 	case 'd': // DICT
 		var items []any
 		if items, err = u.popMark(); err != nil {
-			return false, err
+			return err
 		}
 		d := NewDict()
 		if err = setPairs(d, items); err == nil {
@@ -419,22 +476,28 @@ func (u *unpickler) step(op byte) (done bool, err error) {
 			items, err = u.popMark()
 		}
 		if err != nil {
-			return false, err
+			return err
 		}
 		var target any
 		if target, err = u.top(); err != nil {
-			return false, err
+			return err
 		}
 		d, ok := target.(*Dict)
 		if !ok {
-			return false, fmt.Errorf("SETITEM on a %s, not a dict", Describe(target))
+			return fmt.Errorf("SETITEM on a %s, not a dict", Describe(target))
 		}
 		err = setPairs(d, items)
+	}
+	return err
+}
 
+// object runs the opcodes of globals, calls, BUILD and persistent ids.
+func (u *unpickler) object(op byte) (err error) {
+	switch op {
 	case 'c': // GLOBAL "module\nname\n"
 		var module, name string
 		if module, err = u.readLine(); err != nil {
-			return false, err
+			return err
 		}
 		if name, err = u.readLine(); err == nil {
 			u.push(Global{module, name})
@@ -442,18 +505,18 @@ func (u *unpickler) step(op byte) (done bool, err error) {
 	case 0x93: // STACK_GLOBAL
 		var items []any
 		if items, err = u.popN(2); err != nil {
-			return false, err
+			return err
 		}
 		module, ok1 := items[0].(string)
 		name, ok2 := items[1].(string)
 		if !ok1 || !ok2 {
-			return false, fmt.Errorf("STACK_GLOBAL of %s and %s, want two strings", Describe(items[0]), Describe(items[1]))
+			return fmt.Errorf("STACK_GLOBAL of %s and %s, want two strings", Describe(items[0]), Describe(items[1]))
 		}
 		u.push(Global{module, name})
 	case 'R': // REDUCE: callable(*args)
 		var items []any
 		if items, err = u.popN(2); err != nil {
-			return false, err
+			return err
 		}
 		var v any
 		if v, err = u.call(items[0], items[1]); err == nil {
@@ -462,7 +525,7 @@ func (u *unpickler) step(op byte) (done bool, err error) {
 	case 0x81: // NEWOBJ: cls.__new__(cls, *args)
 		var items []any
 		if items, err = u.popN(2); err != nil {
-			return false, err
+			return err
 		}
 		var v any
 		if v, err = u.call(items[0], items[1]); err == nil {
@@ -471,7 +534,7 @@ func (u *unpickler) step(op byte) (done bool, err error) {
 	case 0x92: // NEWOBJ_EX: keyword arguments are dropped
 		var items []any
 		if items, err = u.popN(3); err != nil {
-			return false, err
+			return err
 		}
 		var v any
 		if v, err = u.call(items[0], items[1]); err == nil {
@@ -480,25 +543,31 @@ func (u *unpickler) step(op byte) (done bool, err error) {
 	case 'b': // BUILD: obj.__setstate__(state)
 		var state, target any
 		if state, err = u.pop(); err != nil {
-			return false, err
+			return err
 		}
 		if target, err = u.top(); err != nil {
-			return false, err
+			return err
 		}
 		err = u.build(target, state)
 	case 'Q': // BINPERSID
 		var pid any
 		if pid, err = u.pop(); err != nil {
-			return false, err
+			return err
 		}
 		if u.opts.PersistentLoad == nil {
-			return false, fmt.Errorf("persistent id %s but no persistent loader", Describe(pid))
+			return fmt.Errorf("persistent id %s but no persistent loader", Describe(pid))
 		}
 		var v any
 		if v, err = u.opts.PersistentLoad(pid); err == nil {
 			u.push(v)
 		}
+	}
+	return err
+}
 
+// memoOp runs the opcodes of the memo: PUT and GET in their binary and text forms.
+func (u *unpickler) memoOp(op byte) (err error) {
+	switch op {
 	case 'q': // BINPUT
 		var idx uint64
 		if idx, err = u.readUint(1); err == nil {
@@ -514,7 +583,7 @@ func (u *unpickler) step(op byte) (done bool, err error) {
 	case 'p': // PUT (text)
 		var s string
 		if s, err = u.readLine(); err != nil {
-			return false, err
+			return err
 		}
 		var idx int64
 		if idx, err = strconv.ParseInt(s, 10, 64); err == nil {
@@ -533,20 +602,14 @@ func (u *unpickler) step(op byte) (done bool, err error) {
 	case 'g': // GET (text)
 		var s string
 		if s, err = u.readLine(); err != nil {
-			return false, err
+			return err
 		}
 		var idx int64
 		if idx, err = strconv.ParseInt(s, 10, 64); err == nil {
 			err = u.memoGet(idx)
 		}
-
-	default:
-		if name, ok := opcodeNames[op]; ok {
-			return false, fmt.Errorf("unsupported pickle opcode %s", name)
-		}
-		return false, fmt.Errorf("unsupported pickle opcode %q", rune(op))
 	}
-	return false, err
+	return err
 }
 
 // readCounted reads the length-prefixed payload of a string or bytes opcode.
