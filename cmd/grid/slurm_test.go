@@ -94,7 +94,12 @@ func TestSlurmArraysMatchALocalRun(t *testing.T) {
 		refDone <- res
 	}()
 
-	dir := t.TempDir()
+	// A folder a user might have: a space and a percent sign, which
+	// sbatch's #SBATCH lines and log file patterns read specially.
+	dir := filepath.Join(t.TempDir(), "grid runs 100%x")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	runDir := filepath.Join(dir, "runs", "small")
 	writeFile(t, filepath.Join(dir, "part.toml"), sourceOnly(demo))
 	writeFile(t, filepath.Join(dir, "grid.toml"), slurmGrid(demo))

@@ -71,11 +71,11 @@ func (m *Manifest) directives(st Stage) []string {
 	r := st.Resources
 	lines := []string{"--job-name=grid-" + m.Grid.Name + "-" + st.Name}
 	if st.Name == sweeps.StageMerge {
-		lines = append(lines, "--output="+filepath.Join(m.logDir(), "%x_%j.out"))
+		lines = append(lines, outputOption(m.logDir(), "%x_%j.out"))
 	} else {
 		lines = append(lines,
 			"--array="+arraySpec(st.Parts[0], r),
-			"--output="+filepath.Join(m.logDir(), "%x_%A_%a.out"),
+			outputOption(m.logDir(), "%x_%A_%a.out"),
 			"--open-mode=append", // a requeued task appends to its log
 			"--requeue")
 		if r.SignalSeconds > 0 {
@@ -98,6 +98,18 @@ func (m *Manifest) directives(st Stage) []string {
 		add("--gres", fmt.Sprintf("gpu:%d", r.GPUs))
 	}
 	return append(lines, r.Extra...)
+}
+
+// outputOption is the --output directive of a log file in dir named by
+// sbatch's pattern: a literal % in the folder is doubled (sbatch reads %x,
+// %j and the like in the whole path), and a folder with a space is quoted,
+// as sbatch splits an #SBATCH line at spaces outside double quotes.
+func outputOption(dir, pattern string) string {
+	path := strings.ReplaceAll(dir, "%", "%%") + string(filepath.Separator) + pattern
+	if strings.ContainsAny(path, " \t") {
+		path = `"` + path + `"`
+	}
+	return "--output=" + path
 }
 
 // arraySpec is a part's --array value with the stage's throttle.
