@@ -12,7 +12,8 @@ import (
 	"strings"
 	"testing"
 
-	"golang.org/x/sys/cpu"
+	"github.com/fomo-grid/grid/engine/cpu"
+	cpuid "golang.org/x/sys/cpu"
 )
 
 // settings are the knobs of one `make bench` run.
@@ -157,7 +158,7 @@ func spread(xs []float64, higherIsBetter bool) float64 {
 
 func printSummary(s settings, ref *reference, rows []row) {
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "\nGo engine vs PyTorch, %d threads, %s\n", s.threads, cpuDescription())
+	fmt.Fprintf(&sb, "\nGo engine vs PyTorch, %d threads; the CPU backend: %s\n", s.threads, cpu.New().Device())
 	fmt.Fprintf(&sb, "PyTorch: %s\n", ref.describe())
 	fmt.Fprintf(&sb, "best of the repetitions; ± is the spread (max−min)/best; Go/PyTorch below 1 is Go ahead for seconds, above 1 for rates\n\n")
 	fmt.Fprintf(&sb, "%-28s %-9s %16s %16s %10s %14s %9s %9s %7s\n", "", "unit", "Go", "PyTorch", "Go/PyTorch", "PyTorch AVX2", "Go RSS", "PT RSS", "RSS")
@@ -184,26 +185,6 @@ func printSummary(s settings, ref *reference, rows []row) {
 	fmt.Print(sb.String())
 }
 
-// cpuDescription names the processor and the kernels the engine picks.
-func cpuDescription() string {
-	name := runtime.GOARCH
-	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for line := range strings.Lines(string(data)) {
-			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-				name = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
-	switch {
-	case cpu.X86.HasAVX512F:
-		return name + " (AVX-512)"
-	case cpu.X86.HasAVX2 && cpu.X86.HasFMA:
-		return name + " (AVX2+FMA)"
-	}
-	return name
-}
-
 // reference runs engine/reference/bench_pytorch.py, or says why it cannot.
 type reference struct {
 	s       settings
@@ -221,7 +202,7 @@ func newReference(s settings) *reference {
 		return r
 	}
 	r.version = strings.TrimSpace(string(out))
-	r.pin = !s.quick && cpu.X86.HasAVX512F
+	r.pin = !s.quick && cpuid.X86.HasAVX512F
 	return r
 }
 

@@ -12,7 +12,8 @@ import (
 
 // describeDevice names the processor (from /proc/cpuinfo where there is
 // one), the widest vector extension it has and the threads the operations
-// use: "AMD EPYC 9B45 (AVX-512), 2 threads".
+// use (GOMAXPROCS when the backend is made): "AMD EPYC 9B45 (AVX-512), 2
+// threads".
 func describeDevice() string {
 	name := processorName()
 	if name == "" {
@@ -21,7 +22,7 @@ func describeDevice() string {
 	if ext := vectorExtension(); ext != "" {
 		name += " (" + ext + ")"
 	}
-	return fmt.Sprintf("%s, %d threads", name, runtime.NumCPU())
+	return fmt.Sprintf("%s, %d threads", name, maxWorkers())
 }
 
 func processorName() string {
