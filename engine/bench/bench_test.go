@@ -100,11 +100,18 @@ func BenchmarkVsPyTorch(b *testing.B) {
 	ref := newReference(s)
 	b.Logf("threads %d; PyTorch: %s", s.threads, ref.describe())
 	var rows []row
+	gemmReps := s.reps(10, 5)
+	ptGEMM, ptPinned := ref.gemms(b, s.gemmShapes(), gemmReps)
 	for _, shape := range s.gemmShapes() {
 		b.Run("gemm/"+shape.String(), func(b *testing.B) {
 			r := row{what: "GEMM " + shape.String(), unit: "GFLOP/s", higherIsBetter: true}
-			r.goBest, r.goSprd = bestAndSpread(goGEMM(shape, s.reps(10, 5), s.threads), true)
-			ref.gemm(b, &r, shape, s.reps(10, 5))
+			r.goBest, r.goSprd = bestAndSpread(goGEMM(shape, gemmReps, s.threads), true)
+			if rates := ptGEMM[shape.String()]; rates != nil {
+				r.ptBest, r.ptSprd = bestAndSpread(rates, true)
+			}
+			if rates := ptPinned[shape.String()]; rates != nil {
+				r.pinned, _ = bestAndSpread(rates, true)
+			}
 			report(b, r)
 			rows = append(rows, r)
 		})
@@ -242,26 +249,43 @@ func withoutOpenBLASPins(env []string) []string {
 	})
 }
 
-func (r *reference) gemm(b *testing.B, out *row, shape gemmShape, reps int) {
+// gemmRates are GFLOP/s repetitions per shape.
+type gemmRates map[string][]float64
+
+// gemms measures every shape in one run of the script (one torch start),
+// with OpenBLAS at its best and, where r.pin says so, pinned to AVX2 (nil
+// otherwise).
+func (r *reference) gemms(b *testing.B, shapes []gemmShape, reps int) (best, pinned gemmRates) {
 	if r.missing != "" {
-		return
+		return nil, nil
 	}
-	args := []string{"gemm", "--threads", strconv.Itoa(r.s.threads), "--reps", strconv.Itoa(reps), "--shapes", shape.String()}
-	best, sprd := decodeGEMM(b, r.run(b, "", args...))
-	out.ptBest, out.ptSprd = best, sprd
+	var list []string
+	for _, g := range shapes {
+		list = append(list, g.String())
+	}
+	args := []string{"gemm", "--threads", strconv.Itoa(r.s.threads), "--reps", strconv.Itoa(reps), "--shapes", strings.Join(list, ",")}
+	best = decodeGEMM(b, r.run(b, "", args...))
 	if r.pin {
-		out.pinned, _ = decodeGEMM(b, r.run(b, "Haswell", args...))
+		pinned = decodeGEMM(b, r.run(b, "Haswell", args...))
 	}
+	return best, pinned
 }
 
-func decodeGEMM(b *testing.B, data []byte) (best, sprd float64) {
+func decodeGEMM(b *testing.B, data []byte) gemmRates {
 	var res struct {
-		Gemm []struct{ All []float64 }
+		Gemm []struct {
+			Shape string
+			All   []float64
+		}
 	}
-	if err := json.Unmarshal(data, &res); err != nil || len(res.Gemm) != 1 {
+	if err := json.Unmarshal(data, &res); err != nil || len(res.Gemm) == 0 {
 		b.Fatalf("bench_pytorch.py gemm printed %q: %v", data, err)
 	}
-	return bestAndSpread(res.Gemm[0].All, true)
+	rates := gemmRates{}
+	for _, g := range res.Gemm {
+		rates[g.Shape] = g.All
+	}
+	return rates
 }
 
 func (r *reference) job(b *testing.B, out *row, j job) {
