@@ -99,6 +99,7 @@ func BenchmarkVsPyTorch(b *testing.B) {
 	s := loadSettings()
 	ref := newReference(s)
 	b.Logf("threads %d; PyTorch: %s", s.threads, ref.describe())
+	loadBefore := loadAverage()
 	var rows []row
 	gemmReps := s.reps(10, 5)
 	ptGEMM, ptPinned := ref.gemms(b, s.gemmShapes(), gemmReps)
@@ -126,7 +127,18 @@ func BenchmarkVsPyTorch(b *testing.B) {
 			rows = append(rows, r)
 		})
 	}
-	printSummary(s, ref, rows)
+	printSummary(s, ref, rows, loadBefore, loadAverage())
+}
+
+// loadAverage is the 1-minute load average ("" where /proc has none): other
+// work on the machine slows both sides, PyTorch's spinning OpenMP threads
+// far more than Go's, so the summary shows it.
+func loadAverage() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	return strings.Fields(string(data))[0]
 }
 
 // report adds r's figures to the benchmark line.
@@ -163,10 +175,13 @@ func spread(xs []float64, higherIsBetter bool) float64 {
 	return s
 }
 
-func printSummary(s settings, ref *reference, rows []row) {
+func printSummary(s settings, ref *reference, rows []row, loadBefore, loadAfter string) {
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "\nGo engine vs PyTorch, %d threads; the CPU backend: %s\n", s.threads, cpu.New().Device())
 	fmt.Fprintf(&sb, "PyTorch: %s\n", ref.describe())
+	if loadBefore != "" {
+		fmt.Fprintf(&sb, "load average %s before, %s after: figures taken under load (more than the threads) are not comparable\n", loadBefore, loadAfter)
+	}
 	fmt.Fprintf(&sb, "best of the repetitions; ± is the spread (max−min)/best; Go/PyTorch below 1 is Go ahead for seconds, above 1 for rates\n\n")
 	fmt.Fprintf(&sb, "%-28s %-9s %16s %16s %10s %14s %9s %9s %7s\n", "", "unit", "Go", "PyTorch", "Go/PyTorch", "PyTorch AVX2", "Go RSS", "PT RSS", "RSS")
 	for _, r := range rows {
