@@ -245,6 +245,7 @@ def job_step(args):
 
 def job_eval(args):
     text, vision = towers(args)
+    text.eval(), vision.eval()  # Dassl tests in eval mode
     dev, dtype = args.device, DTYPES[args.dtype]
     prompts = (torch.randn(args.n_ctx, VISION_WIDTH) * 0.02).to(dev, dtype)
     images = torch.randn(args.batch, 3, RESOLUTION, RESOLUTION).to(dev, dtype)
