@@ -234,4 +234,16 @@ type Backend interface {
 	//
 	// velocity may be nil when momentum is 0.
 	SGDStep(param, grad, velocity Buffer, n int, lr, momentum, weightDecay float32, first bool)
+	// AdamWStep is step number step (1 for the first) of torch.optim.AdamW
+	// (no amsgrad) on n parameters, with m and v the running first and
+	// second moments of the gradient (zero before the first step):
+	//
+	//	param ← param − lr·weightDecay·param
+	//	m ← beta1·m + (1−beta1)·grad
+	//	v ← beta2·v + (1−beta2)·grad²
+	//	param ← param − lr/(1−beta1^step) · m / (sqrt(v)/sqrt(1−beta2^step) + eps)
+	//
+	// in float32, to within rounding (unlike SGDStep, not to the bit). It
+	// pre-trains the demo model's towers.
+	AdamWStep(param, grad, m, v Buffer, n int, lr, beta1, beta2, eps, weightDecay float32, step int)
 }

@@ -169,6 +169,11 @@ func (*Backend) SGDStep(param, grad, velocity backend.Buffer, n int, lr, momentu
 	SGDStep(floats(param, op, n), floats(grad, op, n), floats(velocity, op, n), lr, momentum, weightDecay, first)
 }
 
+func (*Backend) AdamWStep(param, grad, m, v backend.Buffer, n int, lr, beta1, beta2, eps, weightDecay float32, step int) {
+	const op = "AdamWStep"
+	AdamWStep(floats(param, op, n), floats(grad, op, n), floats(m, op, n), floats(v, op, n), lr, beta1, beta2, eps, weightDecay, step)
+}
+
 // wholeFloats is every element of a Float32 buffer whose extent the
 // operation does not know (an embedding table, a scatter target).
 func wholeFloats(b backend.Buffer, op string) []float32 {

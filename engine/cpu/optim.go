@@ -1,5 +1,10 @@
 package cpu
 
+import (
+	"fmt"
+	"math"
+)
+
 // SGDStep is one torch.optim.SGD step over len(param) values (see
 // backend.Backend.SGDStep). Each product is converted to float32 before it
 // is added: the conversions stop Go from fusing it into an FMA on platforms
@@ -20,5 +25,24 @@ func SGDStep(param, grad, velocity []float32, lr, momentum, weightDecay float32,
 			g = velocity[i]
 		}
 		param[i] = v - float32(lr*g)
+	}
+}
+
+// AdamWStep is step number step (from 1) of torch.optim.AdamW over
+// len(param) values (see backend.Backend.AdamWStep); m and v are the
+// moment estimates it updates.
+func AdamWStep(param, grad, m, v []float32, lr, beta1, beta2, eps, weightDecay float32, step int) {
+	if step < 1 {
+		panic(fmt.Sprintf("cpu: AdamWStep number %d, want 1 or more", step))
+	}
+	grad, m, v = grad[:len(param)], m[:len(param)], v[:len(param)]
+	decay := 1 - lr*weightDecay
+	stepSize := float32(float64(lr) / (1 - math.Pow(float64(beta1), float64(step))))
+	rootCorrection := float32(math.Sqrt(1 - math.Pow(float64(beta2), float64(step))))
+	for i, g := range grad {
+		m[i] = beta1*m[i] + (1-beta1)*g
+		v[i] = beta2*v[i] + (1-beta2)*g*g
+		denom := float32(math.Sqrt(float64(v[i])))/rootCorrection + eps
+		param[i] = param[i]*decay - stepSize*m[i]/denom
 	}
 }

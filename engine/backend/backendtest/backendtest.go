@@ -75,6 +75,7 @@ func RunWith(t *testing.T, newBackend func() backend.Backend, opts Options) {
 		{"Patchify", testPatchify},
 		{"EmbedPatches", testEmbedPatches},
 		{"SGDStep", testSGDStep},
+		{"AdamWStep", testAdamWStep},
 	}
 	for _, g := range groups {
 		for _, viewed := range []bool{false, true} {

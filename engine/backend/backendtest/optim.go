@@ -32,3 +32,38 @@ func testSGDStep(s *suite) {
 		s.close(c.name+": gradient unchanged", s.get(gb), to64(grad), 0)
 	}
 }
+
+func testAdamWStep(s *suite) {
+	n := 3*4096 + 5
+	param, grad := s.random(n, 0.02), s.random(n, 1e-2)
+	m, v := s.random(n, 1e-3), s.random(n, 1e-5)
+	for i := range v {
+		v[i] *= v[i] // a second moment is never negative
+	}
+	zero := make([]float32, n)
+	for _, c := range []struct {
+		name                string
+		lr, b1, b2, eps, wd float64
+		step                int
+		freshMoments        bool
+	}{
+		{"first step", 1e-2, 0.9, 0.98, 1e-6, 0.1, 1, true},
+		{"later step", 3e-4, 0.9, 0.999, 1e-8, 0.01, 57, false},
+		{"no decay", 1e-3, 0.8, 0.98, 1e-6, 0, 3, false},
+	} {
+		m0, v0 := m, v
+		if c.freshMoments {
+			m0, v0 = zero, zero
+		}
+		pb, gb, mb, vb := s.buf(param), s.buf(grad), s.buf(m0), s.buf(v0)
+		lr, b1, b2, eps, wd := float32(c.lr), float32(c.b1), float32(c.b2), float32(c.eps), float32(c.wd)
+		s.b.AdamWStep(pb, gb, mb, vb, n, lr, b1, b2, eps, wd, c.step)
+		// The reference takes the hyperparameters the backend got: 1−beta2
+		// of the float32 0.999 is 1e-3 only to 1e-5.
+		wantP, wantM, wantV := refAdamW(param, grad, m0, v0, float64(lr), float64(b1), float64(b2), float64(eps), float64(wd), c.step)
+		s.close(c.name+": parameters", s.get(pb), wantP, tolForward)
+		s.close(c.name+": first moment", s.get(mb), wantM, tolForward)
+		s.close(c.name+": second moment", s.get(vb), wantV, tolForward)
+		s.close(c.name+": gradient unchanged", s.get(gb), to64(grad), 0)
+	}
+}

@@ -231,3 +231,18 @@ func refSGD(param, grad, velocity []float32, lr, momentum, wd float32, first boo
 	}
 	return p, v
 }
+
+// refAdamW is backend.Backend.AdamWStep in float64.
+func refAdamW(param, grad, m, v []float32, lr, beta1, beta2, eps, wd float64, step int) (p, m1, v1 []float64) {
+	p, m1, v1 = to64(param), to64(m), to64(v)
+	c1 := 1 - math.Pow(beta1, float64(step))
+	c2 := 1 - math.Pow(beta2, float64(step))
+	for i, g32 := range grad {
+		g := float64(g32)
+		p[i] -= lr * wd * p[i]
+		m1[i] = beta1*m1[i] + (1-beta1)*g
+		v1[i] = beta2*v1[i] + (1-beta2)*g*g
+		p[i] -= lr / c1 * m1[i] / (math.Sqrt(v1[i])/math.Sqrt(c2) + eps)
+	}
+	return p, m1, v1
+}
