@@ -23,10 +23,11 @@ type Runner struct {
 	b     backend.Backend
 	w     *deviceWeights
 
-	texts    map[textKey]*textWork
-	visions  map[visionKey]*visionWork
-	steps    map[stepKey]*stepWork
-	classify map[logitsKey]*logitsWork
+	texts     map[textKey]*textWork
+	visions   map[visionKey]*visionWork
+	steps     map[stepKey]*stepWork
+	classify  map[logitsKey]*logitsWork
+	contrasts map[contrastKey]*contrastWork
 
 	// ImageChunk is how many images ImageLogits sends through the ViT at
 	// once (DefaultImageChunk unless set): larger chunks make larger
@@ -66,6 +67,7 @@ func (m *Model) On(b backend.Backend) (*Runner, error) {
 		model: m, b: b, w: w,
 		texts: map[textKey]*textWork{}, visions: map[visionKey]*visionWork{},
 		steps: map[stepKey]*stepWork{}, classify: map[logitsKey]*logitsWork{},
+		contrasts:  map[contrastKey]*contrastWork{},
 		ImageChunk: DefaultImageChunk,
 		reuseText:  true,
 	}, nil
@@ -102,6 +104,7 @@ func (r *Runner) Release() {
 	releaseAll(r.visions)
 	releaseAll(r.steps)
 	releaseAll(r.classify)
+	releaseAll(r.contrasts)
 }
 
 // releaseAll frees every workspace of a map and empties it.
@@ -116,6 +119,10 @@ func (w *textWork) release()   { w.mem.free() }
 func (w *visionWork) release() { w.mem.free() }
 func (w *stepWork) release()   { w.mem.free() }
 func (w *logitsWork) release() { w.mem.free() }
+
+// release frees the loss's buffers; the towers' workspaces are r.texts' and
+// r.visions' own.
+func (w *contrastWork) release() { w.mem.free() }
 
 // arena allocates the buffers of one workspace, remembering the first error
 // (so a workspace is built without an error check per buffer) and every

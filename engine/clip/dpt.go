@@ -244,14 +244,14 @@ func (r *Runner) dptBackward(w *stepWork, in DPTInput) {
 	b.Zero(w.dTextFeatures)
 	b.L2NormalizeBackward(w.dTextFeatures, w.dTxt, w.txt, w.txtNorm, K, E)
 	b.Zero(w.dCtx)
-	r.textBackward(w.text, w.dTextFeatures, w.dCtx)
+	r.textBackward(w.text, w.dTextFeatures, w.dCtx, nil)
 	if !w.key.shared {
 		return
 	}
 	b.Zero(w.dImageFeatures)
 	b.L2NormalizeBackward(w.dImageFeatures, w.dImg, w.img, w.imgNorm, B, E)
 	b.Zero(w.dPrompts)
-	r.visionBackward(w.vision, w.dImageFeatures, w.dPrompts)
+	r.visionBackward(w.vision, w.dImageFeatures, w.dPrompts, nil)
 	b.Zero(w.dProjW)
 	b.Zero(w.dProjB)
 	b.MatmulBackward(w.dCtx, w.dProjW, w.dProjB, w.dPrompts, w.ctx, in.ProjW, in.NCtx, tw, vw)

@@ -15,8 +15,9 @@ type towerHead struct {
 	dOut, dIn           backend.Buffer // backward only: gradients at out and in
 }
 
-// headWeights are a head's frozen weights: ln_final or ln_post, and the
-// projection stored transposed ([embed,width]) so that x@P is x·Wᵀ.
+// headWeights are a head's weights (or, in a training pass, their
+// gradients): ln_final or ln_post, and the projection stored transposed
+// ([embed,width]) so that x@P is x·Wᵀ.
 type headWeights struct {
 	width, embed int
 	lnW, lnB     backend.Buffer
@@ -41,12 +42,18 @@ func (h *towerHead) forward(b backend.Backend, w *headWeights, stream backend.Bu
 }
 
 // backward writes to dStream (the whole stream's gradient, zero outside the
-// head's rows) the gradient of the features given dFeatures.
-func (h *towerHead) backward(b backend.Backend, w *headWeights, dFeatures, dStream backend.Buffer) {
+// head's rows) the gradient of the features given dFeatures. With grads
+// not nil it also adds the gradients of the head's weights there.
+func (h *towerHead) backward(b backend.Backend, w, grads *headWeights, dFeatures, dStream backend.Buffer) {
+	var g headWeights // all nil: frozen
+	var out backend.Buffer
+	if grads != nil {
+		g, out = *grads, h.out
+	}
 	b.Zero(h.dOut)
-	b.MatmulBackward(h.dOut, nil, nil, dFeatures, nil, w.projT, h.n, w.width, w.embed)
+	b.MatmulBackward(h.dOut, g.projT, nil, dFeatures, out, w.projT, h.n, w.width, w.embed)
 	b.Zero(h.dIn)
-	b.LayerNormBackward(h.dIn, nil, nil, h.dOut, h.in, w.lnW, h.mean, h.rstd, h.n, w.width)
+	b.LayerNormBackward(h.dIn, g.lnW, g.lnB, h.dOut, h.in, w.lnW, h.mean, h.rstd, h.n, w.width)
 	b.Zero(dStream)
 	b.ScatterAddRows(dStream, h.dIn, h.rows, h.n, w.width)
 }

@@ -1,8 +1,11 @@
 // Package clip is OpenAI's ViT CLIP in fp32 on any engine/backend, with the
 // two additions DPT needs: learned embeddings in the first n_ctx slots of
 // the text prompt, and extra prompt tokens appended to the ViT sequence.
-// Both towers are frozen: backward passes return gradients with respect to
-// those prompt inputs only.
+// In DPT both towers are frozen: its backward passes return gradients with
+// respect to those prompt inputs only. A Training (train.go) is the other
+// use: it trains every weight with CLIP's own contrastive objective, through
+// the same blocks' forward and backward passes (the built-in demo model is
+// pre-trained so).
 //
 // A Model holds the weights on the host, under OpenAI's state-dict names and
 // layouts (text_projection and visual.proj are [width,embed] matrices
@@ -44,7 +47,7 @@ type transformer struct {
 	blocks       []block
 }
 
-// Model is a CLIP model. Its weights are never modified by this package.
+// Model is a CLIP model. Only a Training changes its weights.
 type Model struct {
 	Config Config
 

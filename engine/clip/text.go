@@ -57,10 +57,11 @@ func textLength(tokens [][]int) int {
 	return T
 }
 
-// textKey is the shape of a text pass.
+// textKey is the shape of a text pass. keep: a backward pass follows;
+// train: it forms the weights' gradients too (then nCtx is 0).
 type textKey struct {
 	classes, length, nCtx int
-	keep                  bool
+	keep, train           bool
 }
 
 // textWork is the workspace of a text pass: its inputs on the device, the
@@ -72,6 +73,7 @@ type textWork struct {
 	head  towerHead // its rows are c·T+EOT_c
 
 	ids      backend.Buffer // Int32 [classes,T], padded with 0 as clip.tokenize pads
+	posRows  backend.Buffer // training only: Int32 [classes,T], each row's position t
 	hostIDs  []int32        // what ids and head.rows hold, to upload only when tokens change
 	hostEOTs []int32
 	uploaded bool // ids and eotRows hold hostIDs and hostEOTs
@@ -90,12 +92,18 @@ func (r *Runner) textWork(key textKey) (*textWork, error) {
 	K, T := key.classes, key.length
 	w := &textWork{mem: arena{b: r.b}, key: key}
 	a := &w.mem
-	w.stack = newStackWork(a, &r.w.text, K, T, true, key.keep)
-	w.head = newTowerHead(a, K, &r.w.textHead, key.keep)
+	w.stack = newStackWork(a, &r.w.text, K, T, true, key.keep, key.train)
+	w.head = newTowerHead(a, K, &r.w.textHead, key.keep || key.train)
 	w.ids = a.i32(K * T)
 	w.hostIDs, w.hostEOTs = make([]int32, K*T), make([]int32, K)
+	if key.train {
+		w.posRows = a.i32(K * T)
+	}
 	if err := a.done(); err != nil {
 		return nil, err
+	}
+	if key.train {
+		r.b.UploadInt32(w.posRows, positionRows(K, T))
 	}
 	r.texts[key] = w
 	return w, nil
@@ -142,13 +150,35 @@ func (r *Runner) textForward(w *textWork, ctx backend.Buffer) {
 	w.head.forward(b, &r.w.textHead, w.stack.output())
 }
 
-// textBackward adds to dctx [nCtx,TextWidth] the gradient of the context
-// slots, summed over the classes, given dFeatures, the gradient with
-// respect to w.head.features. The tower is frozen.
-func (r *Runner) textBackward(w *textWork, dFeatures, dctx backend.Buffer) {
+// textBackward takes dFeatures, the gradient with respect to
+// w.head.features, back through the text tower. A DPT step's pass adds to
+// dctx [nCtx,TextWidth] the gradient of the context slots, summed over the
+// classes; the tower is frozen. A training pass (grads not nil, dctx nil)
+// adds the gradient of every text weight to grads.
+func (r *Runner) textBackward(w *textWork, dFeatures, dctx backend.Buffer, grads *deviceWeights) {
 	b := r.b
 	K, T, tw := w.key.classes, w.key.length, r.w.text.width
-	w.head.backward(b, &r.w.textHead, dFeatures, w.stack.dOut)
-	dx := r.w.text.backward(b, w.stack)
-	b.EmbedTokensBackward(dctx, dx, K, T, tw, w.key.nCtx)
+	var gHead *headWeights
+	var gTower *deviceTower
+	if grads != nil {
+		gHead, gTower = &grads.textHead, &grads.text
+	}
+	w.head.backward(b, &r.w.textHead, gHead, dFeatures, w.stack.dOut)
+	dx := r.w.text.backward(b, w.stack, gTower)
+	if grads == nil {
+		b.EmbedTokensBackward(dctx, dx, K, T, tw, w.key.nCtx)
+		return
+	}
+	// Row (c,t) of the tower's input is E[ids[c,t]] + pos[t].
+	b.ScatterAddRows(grads.tokenEmbedding, dx, w.ids, K*T, tw)
+	b.ScatterAddRows(grads.positionalEmbedding, dx, w.posRows, K*T, tw)
+}
+
+// positionRows is, for n sequences of T tokens, each row's position.
+func positionRows(n, T int) []int32 {
+	rows := make([]int32, n*T)
+	for i := range rows {
+		rows[i] = int32(i % T)
+	}
+	return rows
 }

@@ -3,11 +3,11 @@ package clip
 import "github.com/fomo-grid/grid/engine/backend"
 
 // blockSaved is what one block's backward pass needs from its forward pass,
-// and no more: the weights are frozen, so no matmul needs its input (that
-// is only for weight gradients), and LayerNorm's and QuickGELU's backward
-// passes need only their inputs and statistics. The LayerNorm outputs, the
-// attention output before out_proj and the QuickGELU output are recomputed
-// nowhere and kept nowhere.
+// and no more. With frozen weights no matmul needs its input (that is only
+// for weight gradients), and LayerNorm's and QuickGELU's backward passes need
+// only their inputs and statistics, so the LayerNorm outputs, the attention
+// output before out_proj and the QuickGELU output are kept only by a pass
+// that trains the weights (stackWork.train).
 type blockSaved struct {
 	ln1Mean, ln1Rstd backend.Buffer // [N]
 	qkv              backend.Buffer // [N,3w]
@@ -15,18 +15,24 @@ type blockSaved struct {
 	x1               backend.Buffer // [N,w] residual stream after the attention branch
 	ln2Mean, ln2Rstd backend.Buffer // [N]
 	fc               backend.Buffer // [N,4w] before QuickGELU
+
+	// The inputs of the four matmuls, training only (else nil): ln_1's
+	// and ln_2's outputs [N,w], the heads' output [N,w] and QuickGELU's
+	// output [N,4w].
+	ln1Out, attnOut, ln2Out, hidden backend.Buffer
 }
 
 // stackWork is the workspace of one transformer pass over B sequences of T
 // tokens. With keep, streams[l] is the residual stream entering block l
 // (streams[L] the output) and saved[l] block l's activations. Without it
 // the pass runs in place in streams[0] and one blockSaved serves every
-// block.
+// block. With train (which implies keep) the blocks also keep their
+// matmuls' inputs, for the weight gradients.
 type stackWork struct {
-	B, T         int
-	causal, keep bool
-	streams      []backend.Buffer
-	saved        []blockSaved
+	B, T                int
+	causal, keep, train bool
+	streams             []backend.Buffer
+	saved               []blockSaved
 
 	// Forward scratch, overwritten by every block.
 	ln, attnOut, branch, hidden backend.Buffer
@@ -34,9 +40,10 @@ type stackWork struct {
 	dOut, dIn, dNarrow, dQKV, dHidden, dFC backend.Buffer
 }
 
-func newStackWork(a *arena, t *deviceTower, B, T int, causal, keep bool) *stackWork {
+func newStackWork(a *arena, t *deviceTower, B, T int, causal, keep, train bool) *stackWork {
 	N, w := B*T, t.width
-	s := &stackWork{B: B, T: T, causal: causal, keep: keep}
+	keep = keep || train
+	s := &stackWork{B: B, T: T, causal: causal, keep: keep, train: train}
 	saves := 1
 	if keep {
 		saves = len(t.blocks)
@@ -52,6 +59,10 @@ func newStackWork(a *arena, t *deviceTower, B, T int, causal, keep bool) *stackW
 		if keep {
 			s.saved[len(s.saved)-1].x1 = a.f32(N * w)
 			s.streams = append(s.streams, a.f32(N*w))
+		}
+		if train {
+			saved := &s.saved[len(s.saved)-1]
+			saved.ln1Out, saved.attnOut, saved.ln2Out, saved.hidden = a.f32(N*w), a.f32(N*w), a.f32(N*w), a.f32(N*4*w)
 		}
 	}
 	if !keep {
@@ -93,48 +104,64 @@ func (t *deviceTower) forward(b backend.Backend, s *stackWork, observe streamObs
 }
 
 // blockForward runs one block, x += attn(ln_1(x)); x += mlp(ln_2(x)), from
-// xin into xout (the same buffer in place).
+// xin into xout (the same buffer in place). The matmuls' inputs go to the
+// scratch buffers, or where a training pass keeps them.
 func (t *deviceTower) blockForward(b backend.Backend, bw *deviceBlock, s *stackWork, a *blockSaved, xin, xout backend.Buffer) {
 	N, w := s.B*s.T, t.width
-	b.LayerNormForward(s.ln, a.ln1Mean, a.ln1Rstd, xin, bw.ln1W, bw.ln1B, N, w)
-	b.MatmulForward(a.qkv, s.ln, bw.inProjW, bw.inProjB, N, w, 3*w)
-	b.AttentionForward(s.attnOut, a.att, a.qkv, s.B, s.T, w, t.heads, s.causal)
-	b.MatmulForward(s.branch, s.attnOut, bw.outW, bw.outB, N, w, w)
+	ln1, attnOut := orScratch(a.ln1Out, s.ln), orScratch(a.attnOut, s.attnOut)
+	ln2, hidden := orScratch(a.ln2Out, s.ln), orScratch(a.hidden, s.hidden)
+	b.LayerNormForward(ln1, a.ln1Mean, a.ln1Rstd, xin, bw.ln1W, bw.ln1B, N, w)
+	b.MatmulForward(a.qkv, ln1, bw.inProjW, bw.inProjB, N, w, 3*w)
+	b.AttentionForward(attnOut, a.att, a.qkv, s.B, s.T, w, t.heads, s.causal)
+	b.MatmulForward(s.branch, attnOut, bw.outW, bw.outB, N, w, w)
 	b.Add(a.x1, xin, s.branch, N*w)
-	b.LayerNormForward(s.ln, a.ln2Mean, a.ln2Rstd, a.x1, bw.ln2W, bw.ln2B, N, w)
-	b.MatmulForward(a.fc, s.ln, bw.fcW, bw.fcB, N, w, 4*w)
-	b.QuickGELUForward(s.hidden, a.fc, N*4*w)
-	b.MatmulForward(s.branch, s.hidden, bw.projW, bw.projB, N, 4*w, w)
+	b.LayerNormForward(ln2, a.ln2Mean, a.ln2Rstd, a.x1, bw.ln2W, bw.ln2B, N, w)
+	b.MatmulForward(a.fc, ln2, bw.fcW, bw.fcB, N, w, 4*w)
+	b.QuickGELUForward(hidden, a.fc, N*4*w)
+	b.MatmulForward(s.branch, hidden, bw.projW, bw.projB, N, 4*w, w)
 	b.Add(xout, a.x1, s.branch, N*w)
+}
+
+// orScratch is kept when a pass keeps that activation, else scratch.
+func orScratch(kept, scratch backend.Buffer) backend.Buffer {
+	if kept != nil {
+		return kept
+	}
+	return scratch
 }
 
 // backward turns the gradient with respect to the stack's output, which
 // the caller has written to s.dOut, into the gradient with respect to its
-// input, which it returns (one of s's scratch buffers). The weights are
-// frozen: no weight gradients are formed.
-func (t *deviceTower) backward(b backend.Backend, s *stackWork) backend.Buffer {
+// input, which it returns (one of s's scratch buffers). With grads nil the
+// weights are frozen and no weight gradient is formed; else (a training
+// pass only) the gradients of the blocks' weights are added to grads.
+func (t *deviceTower) backward(b backend.Backend, s *stackWork, grads *deviceTower) backend.Buffer {
 	N, w := s.B*s.T, t.width
 	dOut, dIn := s.dOut, s.dIn
 	for l := len(t.blocks) - 1; l >= 0; l-- {
 		bw, a := &t.blocks[l], &s.saved[l]
+		var g deviceBlock // all nil: no weight gradients
+		if grads != nil {
+			g = grads.blocks[l]
+		}
 		// MLP branch: out = x1 + c_proj(gelu(c_fc(ln_2(x1)))). dOut becomes
 		// the gradient with respect to x1.
 		b.Zero(s.dHidden)
-		b.MatmulBackward(s.dHidden, nil, nil, dOut, nil, bw.projW, N, 4*w, w)
+		b.MatmulBackward(s.dHidden, g.projW, g.projB, dOut, a.hidden, bw.projW, N, 4*w, w)
 		b.Zero(s.dFC)
 		b.QuickGELUBackward(s.dFC, a.fc, s.dHidden, N*4*w)
 		b.Zero(s.dNarrow)
-		b.MatmulBackward(s.dNarrow, nil, nil, s.dFC, nil, bw.fcW, N, w, 4*w)
-		b.LayerNormBackward(dOut, nil, nil, s.dNarrow, a.x1, bw.ln2W, a.ln2Mean, a.ln2Rstd, N, w)
+		b.MatmulBackward(s.dNarrow, g.fcW, g.fcB, s.dFC, a.ln2Out, bw.fcW, N, w, 4*w)
+		b.LayerNormBackward(dOut, g.ln2W, g.ln2B, s.dNarrow, a.x1, bw.ln2W, a.ln2Mean, a.ln2Rstd, N, w)
 		// Attention branch: x1 = x + out_proj(attn(in_proj(ln_1(x)))).
 		b.Copy(dIn, dOut)
 		b.Zero(s.dNarrow)
-		b.MatmulBackward(s.dNarrow, nil, nil, dOut, nil, bw.outW, N, w, w)
+		b.MatmulBackward(s.dNarrow, g.outW, g.outB, dOut, a.attnOut, bw.outW, N, w, w)
 		b.Zero(s.dQKV)
 		b.AttentionBackward(s.dQKV, s.dNarrow, a.qkv, a.att, s.B, s.T, w, t.heads, s.causal)
 		b.Zero(s.dNarrow)
-		b.MatmulBackward(s.dNarrow, nil, nil, s.dQKV, nil, bw.inProjW, N, w, 3*w)
-		b.LayerNormBackward(dIn, nil, nil, s.dNarrow, s.streams[l], bw.ln1W, a.ln1Mean, a.ln1Rstd, N, w)
+		b.MatmulBackward(s.dNarrow, g.inProjW, g.inProjB, s.dQKV, a.ln1Out, bw.inProjW, N, w, 3*w)
+		b.LayerNormBackward(dIn, g.ln1W, g.ln1B, s.dNarrow, s.streams[l], bw.ln1W, a.ln1Mean, a.ln1Rstd, N, w)
 		dOut, dIn = dIn, dOut
 	}
 	return dOut

@@ -2,10 +2,11 @@ package clip
 
 import "github.com/fomo-grid/grid/engine/backend"
 
-// visionKey is the shape of a vision pass.
+// visionKey is the shape of a vision pass. keep: a backward pass follows;
+// train: it forms the weights' gradients too (then nExtra is 0).
 type visionKey struct {
 	batch, nExtra int
-	keep          bool
+	keep, train   bool
 }
 
 // visionWork is the workspace of a vision pass: the images and their
@@ -21,6 +22,13 @@ type visionWork struct {
 	embedded                  backend.Buffer // [B·T,w], ln_pre's input
 	preMean, preRstd          backend.Buffer
 	dEmbedded                 backend.Buffer // backward only
+
+	// Training only: Int32 row maps of the stream [B·T,w], each row's
+	// position, the patch rows b·T+1+p, and zeros (the one class
+	// embedding of every class row); the gradients at the class and patch
+	// rows.
+	posRows, patchRows, zeroRows backend.Buffer
+	dClass, dPatchEmb            backend.Buffer
 }
 
 // visionLength is the ViT sequence length: class token, patches, prompts.
@@ -35,23 +43,48 @@ func (r *Runner) visionWork(key visionKey) (*visionWork, error) {
 	R, patchLen := c.ImageResolution, 3*c.PatchSize*c.PatchSize
 	w := &visionWork{mem: arena{b: r.b}, key: key}
 	a := &w.mem
-	w.stack = newStackWork(a, &r.w.vision, B, T, false, key.keep)
+	keep := key.keep || key.train
+	w.stack = newStackWork(a, &r.w.vision, B, T, false, key.keep, key.train)
 	w.images, w.patches, w.patchEmb = a.f32(B*3*R*R), a.f32(B*P*patchLen), a.f32(B*P*vw)
 	w.embedded, w.preMean, w.preRstd = a.f32(B*T*vw), a.f32(B*T), a.f32(B*T)
-	w.head = newTowerHead(a, B, &r.w.visionHead, key.keep)
-	if key.keep {
+	w.head = newTowerHead(a, B, &r.w.visionHead, keep)
+	if keep {
 		w.dEmbedded = a.f32(B * T * vw)
+	}
+	if key.train {
+		w.posRows, w.patchRows, w.zeroRows = a.i32(B*T), a.i32(B*P), a.i32(B)
+		w.dClass, w.dPatchEmb = a.f32(B*vw), a.f32(B*P*vw)
 	}
 	if err := a.done(); err != nil {
 		return nil, err
 	}
-	rows := make([]int32, B)
+	r.b.UploadInt32(w.head.rows, classRows(B, T))
+	if key.train {
+		r.b.UploadInt32(w.posRows, positionRows(B, T))
+		r.b.UploadInt32(w.patchRows, patchRows(B, P, T))
+	}
+	r.visions[key] = w
+	return w, nil
+}
+
+// classRows are the class-token rows b·T of a stream of batch sequences.
+func classRows(batch, T int) []int32 {
+	rows := make([]int32, batch)
 	for i := range rows {
 		rows[i] = int32(i * T)
 	}
-	r.b.UploadInt32(w.head.rows, rows)
-	r.visions[key] = w
-	return w, nil
+	return rows
+}
+
+// patchRows are the patch rows b·T+1+p of a stream of batch sequences.
+func patchRows(batch, P, T int) []int32 {
+	rows := make([]int32, 0, batch*P)
+	for i := range batch {
+		for p := range P {
+			rows = append(rows, int32(i*T+1+p))
+		}
+	}
+	return rows
 }
 
 // visionForward encodes images (batch × 3 × R × R, CHW, normalised) with
@@ -72,18 +105,35 @@ func (r *Runner) visionForward(w *visionWork, images []float32, extra backend.Bu
 	w.head.forward(b, &r.w.visionHead, w.stack.output())
 }
 
-// visionBackward adds to dExtra [nExtra,VisionWidth] the gradient of the
-// visual prompts, summed over the batch, given dFeatures, the gradient with
-// respect to w.head.features. The tower is frozen.
-func (r *Runner) visionBackward(w *visionWork, dFeatures, dExtra backend.Buffer) {
+// visionBackward takes dFeatures, the gradient with respect to
+// w.head.features, back through the ViT. A DPT step's pass adds to dExtra
+// [nExtra,VisionWidth] the gradient of the visual prompts, summed over the
+// batch; the tower is frozen. A training pass (grads not nil, dExtra nil)
+// adds the gradient of every vision weight to grads.
+func (r *Runner) visionBackward(w *visionWork, dFeatures, dExtra backend.Buffer, grads *deviceWeights) {
 	b, c := r.b, r.model.Config
 	B, P, vw := w.key.batch, c.Grid()*c.Grid(), r.w.vision.width
 	T := c.visionLength(w.key.nExtra)
-	w.head.backward(b, &r.w.visionHead, dFeatures, w.stack.dOut)
-	dh := r.w.vision.backward(b, w.stack)
-	// ln_pre's backward over every row costs little next to the tower; only
-	// the prompt rows of its result are used.
+	var gHead *headWeights
+	var gTower *deviceTower
+	var gPreW, gPreB backend.Buffer
+	if grads != nil {
+		gHead, gTower, gPreW, gPreB = &grads.visionHead, &grads.vision, grads.lnPreW, grads.lnPreB
+	}
+	w.head.backward(b, &r.w.visionHead, gHead, dFeatures, w.stack.dOut)
+	dh := r.w.vision.backward(b, w.stack, gTower)
+	// ln_pre's backward over every row costs little next to the tower; a
+	// DPT step uses only the prompt rows of its result.
 	b.Zero(w.dEmbedded)
-	b.LayerNormBackward(w.dEmbedded, nil, nil, dh, w.embedded, r.w.lnPreW, w.preMean, w.preRstd, B*T, vw)
-	b.EmbedPatchesBackward(dExtra, w.dEmbedded, B, P, w.key.nExtra, vw)
+	b.LayerNormBackward(w.dEmbedded, gPreW, gPreB, dh, w.embedded, r.w.lnPreW, w.preMean, w.preRstd, B*T, vw)
+	if grads == nil {
+		b.EmbedPatchesBackward(dExtra, w.dEmbedded, B, P, w.key.nExtra, vw)
+		return
+	}
+	// Row (b,0) is class + pos[0]; row (b,1+p) is conv1·patch_p + pos[1+p].
+	b.ScatterAddRows(grads.visionPos, w.dEmbedded, w.posRows, B*T, vw)
+	b.GatherRows(w.dClass, w.dEmbedded, w.head.rows, B, vw)
+	b.ScatterAddRows(grads.classEmbedding, w.dClass, w.zeroRows, B, vw)
+	b.GatherRows(w.dPatchEmb, w.dEmbedded, w.patchRows, B*P, vw)
+	b.MatmulBackward(nil, grads.conv1, nil, w.dPatchEmb, w.patches, r.w.conv1, B*P, 3*c.PatchSize*c.PatchSize, vw)
 }

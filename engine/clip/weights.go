@@ -36,7 +36,8 @@ type deviceWeights struct {
 // uploadWeights puts m's weights on b: in place where b's buffers are host
 // memory (backend.Resident), else as device copies.
 func uploadWeights(m *Model, b backend.Backend) (*deviceWeights, error) {
-	w := &deviceWeights{mem: arena{b: b}}
+	w := newDeviceWeights(m)
+	w.mem = arena{b: b}
 	var err error
 	put := func(data []float32) backend.Buffer {
 		if err != nil {
@@ -51,16 +52,14 @@ func uploadWeights(m *Model, b backend.Backend) (*deviceWeights, error) {
 		}
 		return buf
 	}
-	c := m.Config
-	w.tokenEmbedding, w.positionalEmbedding = put(m.tokenEmbedding), put(m.positionalEmbedding)
-	w.text = uploadTower(&m.text, put)
-	w.textHead = headWeights{width: c.TextWidth, embed: c.EmbedDim, lnW: put(m.lnFinalW), lnB: put(m.lnFinalB),
-		projT: put(transposed(m.textProjection, c.TextWidth, c.EmbedDim))}
-	w.conv1, w.classEmbedding, w.visionPos = put(m.conv1), put(m.classEmbedding), put(m.visionPos)
-	w.lnPreW, w.lnPreB = put(m.lnPreW), put(m.lnPreB)
-	w.vision = uploadTower(&m.vision, put)
-	w.visionHead = headWeights{width: c.VisionWidth, embed: c.EmbedDim, lnW: put(m.lnPostW), lnB: put(m.lnPostB),
-		projT: put(transposed(m.visualProj, c.VisionWidth, c.EmbedDim))}
+	ps := m.params()
+	for i, f := range w.fields() {
+		data := *ps[i].data
+		if isProjection(ps[i].name) {
+			data = transposed(data, ps[i].shape[0], ps[i].shape[1])
+		}
+		*f = put(data)
+	}
 	if err != nil {
 		w.mem.free()
 		return nil, err
@@ -68,20 +67,52 @@ func uploadWeights(m *Model, b backend.Backend) (*deviceWeights, error) {
 	return w, nil
 }
 
-func uploadTower(t *transformer, put func([]float32) backend.Buffer) deviceTower {
-	d := deviceTower{width: t.width, heads: t.heads, blocks: make([]deviceBlock, len(t.blocks))}
+// isProjection tells the two parameters a deviceWeights holds transposed.
+func isProjection(name string) bool { return name == "text_projection" || name == "visual.proj" }
+
+// newDeviceWeights is m's layout with no buffers yet.
+func newDeviceWeights(m *Model) *deviceWeights {
+	c := m.Config
+	tower := func(t *transformer) deviceTower {
+		return deviceTower{width: t.width, heads: t.heads, blocks: make([]deviceBlock, len(t.blocks))}
+	}
+	return &deviceWeights{
+		text: tower(&m.text), textHead: headWeights{width: c.TextWidth, embed: c.EmbedDim},
+		vision: tower(&m.vision), visionHead: headWeights{width: c.VisionWidth, embed: c.EmbedDim},
+	}
+}
+
+// fields are the weight buffers in the order of Model.params, which names
+// them (logit_scale, the last, stays on the host): the one list that ties
+// a buffer to its parameter.
+func (w *deviceWeights) fields() []*backend.Buffer {
+	f := []*backend.Buffer{&w.tokenEmbedding, &w.positionalEmbedding}
+	f = append(f, w.text.fields()...)
+	f = append(f, &w.textHead.lnW, &w.textHead.lnB, &w.textHead.projT,
+		&w.conv1, &w.classEmbedding, &w.visionPos, &w.lnPreW, &w.lnPreB)
+	f = append(f, w.vision.fields()...)
+	return append(f, &w.visionHead.lnW, &w.visionHead.lnB, &w.visionHead.projT)
+}
+
+func (t *deviceTower) fields() []*backend.Buffer {
+	var f []*backend.Buffer
 	for i := range t.blocks {
 		b := &t.blocks[i]
-		d.blocks[i] = deviceBlock{
-			ln1W: put(b.ln1W), ln1B: put(b.ln1B),
-			inProjW: put(b.inProjW), inProjB: put(b.inProjB),
-			outW: put(b.outW), outB: put(b.outB),
-			ln2W: put(b.ln2W), ln2B: put(b.ln2B),
-			fcW: put(b.fcW), fcB: put(b.fcB),
-			projW: put(b.projW), projB: put(b.projB),
-		}
+		f = append(f, &b.ln1W, &b.ln1B, &b.inProjW, &b.inProjB, &b.outW, &b.outB,
+			&b.ln2W, &b.ln2B, &b.fcW, &b.fcB, &b.projW, &b.projB)
 	}
-	return d
+	return f
+}
+
+// zerosLike returns weights of w's layout with every buffer zero,
+// allocated in a: gradients, or an optimiser's moments.
+func zerosLike(m *Model, w *deviceWeights, a *arena) *deviceWeights {
+	z := newDeviceWeights(m)
+	src := w.fields()
+	for i, f := range z.fields() {
+		*f = a.f32((*src[i]).Len())
+	}
+	return z
 }
 
 // transposed returns the transpose [cols,rows] of a row-major [rows,cols]
