@@ -207,7 +207,10 @@ func evalTestMetrics(t *testing.T, rows [][]string) (correct int, macroF1 float6
 func TestEvalCommand(t *testing.T) {
 	dir := t.TempDir()
 	env := evalTestEnv{bin: evalTestBinary(t), dir: dir, cache: filepath.Join(dir, "cache")}
-	env.mustRun(t, "demo", "--dir", "d")
+	// The shared demo (pre-training its model takes a while), read only.
+	if err := os.Symlink(demoAssets(t), filepath.Join(dir, "d")); err != nil {
+		t.Fatal(err)
+	}
 	demoArgs := []string{"--model", "d/model", "--data-root", "d/data", "--dataset", "demo"}
 	args := func(extra ...string) []string {
 		return append(append([]string{"eval"}, demoArgs...), extra...)
@@ -225,12 +228,12 @@ func TestEvalCommand(t *testing.T) {
 			t.Errorf("same eval twice wrote different logits (%d and %d bytes)", len(a), len(b))
 		}
 		res := evalTestParse(t, first)
-		if res.total != 80 {
-			t.Errorf("total %d, want 80 (8 demo classes × 10 test images)", res.total)
+		if res.total != 400 {
+			t.Errorf("total %d, want 400 (8 demo classes × 50 test images)", res.total)
 		}
 
 		rows := evalTestReadCSV(t, filepath.Join(dir, "out/first.csv"))
-		wantHeader := []string{"path", "label", "circle", "square", "triangle", "cross", "ring", "stripes", "dots", "diamond"}
+		wantHeader := []string{"path", "label", "square", "dots", "cross", "diamond", "circle", "stripes", "triangle", "star"}
 		if strings.Join(rows[0], ",") != strings.Join(wantHeader, ",") {
 			t.Errorf("header %q, want %q", rows[0], wantHeader)
 		}
@@ -271,11 +274,11 @@ func TestEvalCommand(t *testing.T) {
 
 	t.Run("base classes", func(t *testing.T) {
 		stdout := env.mustRun(t, args("--classes", "base", "--prompt", "a photo of a", "--logits", "out/base.csv")...)
-		if res := evalTestParse(t, stdout); res.total != 40 {
-			t.Errorf("total %d, want 40 (4 base classes × 10)", res.total)
+		if res := evalTestParse(t, stdout); res.total != 200 {
+			t.Errorf("total %d, want 200 (4 base classes × 50)", res.total)
 		}
 		rows := evalTestReadCSV(t, filepath.Join(dir, "out/base.csv"))
-		if strings.Join(rows[0], ",") != "path,label,circle,square,triangle,cross" || len(rows) != 41 {
+		if strings.Join(rows[0], ",") != "path,label,square,dots,cross,diamond" || len(rows) != 201 {
 			t.Errorf("base classes: header %q and %d rows", rows[0], len(rows)-1)
 		}
 	})
@@ -344,11 +347,11 @@ n_ctx = 2
 
 		env.mustRun(t, "run", "--plain", "g.toml")
 		byJob := env.mustRun(t, "eval", "--job", id, "--classes", "new", "--logits", "out/job.csv", "g.toml")
-		if res := evalTestParse(t, byJob); res.total != 40 {
-			t.Errorf("new classes of demo: total %d, want 40", res.total)
+		if res := evalTestParse(t, byJob); res.total != 200 {
+			t.Errorf("new classes of demo: total %d, want 200", res.total)
 		}
-		if rows := evalTestReadCSV(t, filepath.Join(dir, "out/job.csv")); len(rows) != 41 {
-			t.Errorf("job's logits have %d rows, want 40", len(rows)-1)
+		if rows := evalTestReadCSV(t, filepath.Join(dir, "out/job.csv")); len(rows) != 201 {
+			t.Errorf("job's logits have %d rows, want 200", len(rows)-1)
 		}
 		// --job is the checkpoint in the run directory with the grid's
 		// model, data root and dataset; a unique ID prefix names it too.

@@ -128,8 +128,11 @@ func (l *Loader) batch(items []Item, idx []int, load func(i int, it Item) (*Imag
 }
 
 // parallel runs f(0..n-1) on the loader's workers.
-func (l *Loader) parallel(n int, f func(i int)) {
-	workers := min(l.workers(), n)
+func (l *Loader) parallel(n int, f func(i int)) { parallel(l.workers(), n, f) }
+
+// parallel runs f(0..n-1) on up to workers goroutines.
+func parallel(workers, n int, f func(i int)) {
+	workers = min(workers, n)
 	if workers <= 1 {
 		for i := range n {
 			f(i)
