@@ -26,6 +26,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/term"
 
+	"github.com/fomo-grid/grid/engine/backend/registry"
 	"github.com/fomo-grid/grid/engine/demo"
 	"github.com/fomo-grid/grid/orchestrator"
 	"github.com/fomo-grid/grid/orchestrator/slurm"
@@ -523,7 +524,12 @@ func cmdDemo(args []string, stdout io.Writer) error {
 		return err
 	}
 	start := time.Now()
-	if err := demo.Write(*dir); err != nil {
+	// The CPU backend, whatever the machine has: its bytes are the demo's.
+	cpu, err := registry.Open("cpu")
+	if err != nil {
+		return err
+	}
+	if err := demo.Write(*dir, cpu, stdout); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "demo model, vocabulary and dataset in %s (%s)\n", *dir, time.Since(start).Round(time.Millisecond))

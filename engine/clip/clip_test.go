@@ -88,8 +88,8 @@ func TestConfigFromShapesDemo(t *testing.T) {
 	if got != cfg {
 		t.Fatalf("inferred %+v, want %+v", got, cfg)
 	}
-	if cfg.VisionHeads != 2 || cfg.TextHeads != 2 || cfg.Grid() != 4 {
-		t.Fatalf("demo config %+v: want 2 heads per tower and a 4×4 patch grid", cfg)
+	if cfg.VisionHeads != 1 || cfg.TextHeads != 1 || cfg.Grid() != 4 {
+		t.Fatalf("demo config %+v: want one head per tower and a 4×4 patch grid", cfg)
 	}
 }
 

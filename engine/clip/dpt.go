@@ -280,6 +280,10 @@ func (r *Runner) ScoresGrad(dst, dctx backend.Buffer, nCtx int) {
 	r.b.MatmulForward(dst, dctx, r.w.tokenEmbedding, nil, nCtx, c.TextWidth, c.VocabSize)
 }
 
+// SetLogitScale sets logit_scale, the natural log of the logit multiplier
+// (CLIP starts training at ln(1/0.07)). Every pass reads it from the host.
+func (m *Model) SetLogitScale(v float32) { m.logitScale[0] = v }
+
 // LogitScale is the multiplier of the cosine similarities, exp(logit_scale)
 // (100 for the pretrained models).
 func (m *Model) LogitScale() float32 {

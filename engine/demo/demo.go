@@ -1,17 +1,23 @@
 // Package demo writes the built-in demo that `make run` uses on any machine
-// with no download: a tiny CLIP-shaped model with deterministic random
-// weights, a BPE vocabulary learned from a small corpus, and the synthetic
-// JPEG datasets. The files use the real formats (OpenAI-named safetensors,
-// OpenAI's merges-file format, CoOp's split json), so the demo goes through
-// exactly the code paths real weights and datasets take.
+// with no download: a tiny CLIP-shaped model pre-trained here, a BPE
+// vocabulary learned from a small corpus, and the synthetic JPEG datasets.
+// The model learns contrastively, as CLIP did, from synthetic pictures of
+// the demo's shapes and textures in every colour with captions in the
+// vocabulary's words (data.DemoPairs), so that its zero-shot accuracy means
+// something and prompt tuning has something to improve. The files use the
+// real formats (OpenAI-named safetensors, OpenAI's merges-file format,
+// CoOp's split json), so the demo goes through exactly the code paths real
+// weights and datasets take.
 package demo
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/fomo-grid/grid/engine/backend"
 	"github.com/fomo-grid/grid/engine/clip"
 	"github.com/fomo-grid/grid/engine/data"
 	"github.com/fomo-grid/grid/engine/tokenizer"
@@ -26,7 +32,7 @@ const (
 	// merges + 2 special tokens); training stops earlier, once every corpus
 	// word is one token.
 	Merges = 4000
-	// ModelSeed fixes the demo weights.
+	// ModelSeed fixes the demo model's initial weights.
 	ModelSeed = 1
 )
 
@@ -42,6 +48,7 @@ func corpus() []string {
 		"conveniently photograph flowering flower beautiful abstract inspirational picture another assuming",
 	}
 	texts = append(texts, strings.Fields(captionWords)...)
+	texts = append(texts, data.DemoCaptionWords()...)
 	for _, c := range data.DemoClassNames() {
 		texts = append(texts, "a photo of a "+c+".", c, c+"s", "the "+c)
 	}
@@ -82,9 +89,17 @@ favourite favorite amazing awesome lovely pretty cute perfect classic modern
 const ContextTemplate = "a photo of a"
 
 // Write writes <dir>/model (model.safetensors + bpe_vocab.txt.gz) and
-// <dir>/data (the demo datasets). The output is the same bytes on every run;
-// files already right are left alone.
-func Write(dir string) error {
+// <dir>/data (the demo datasets), pre-training the model on b and writing
+// its progress to log (nil: none). The output is the same bytes on every
+// run on the same backend (the CPU backend's are the demo's); files already
+// right are left alone, and a model file pre-trained with the same recipe,
+// vocabulary and data is not trained again.
+func Write(dir string, b backend.Backend, log io.Writer) error {
+	return write(dir, b, log, pretraining)
+}
+
+// write is Write with another recipe (tests train for a few steps).
+func write(dir string, b backend.Backend, log io.Writer, r func(vocabSize int) recipe) error {
 	modelDir := filepath.Join(dir, ModelDir)
 	if err := os.MkdirAll(modelDir, 0o755); err != nil {
 		return fmt.Errorf("demo: %w", err)
@@ -97,12 +112,11 @@ func Write(dir string) error {
 	if err != nil {
 		return fmt.Errorf("demo vocabulary: %w", err)
 	}
-	model := clip.NewRandom(clip.DemoConfig(tok.VocabSize()), ModelSeed)
-	if err := model.Save(filepath.Join(modelDir, clip.WeightsFile)); err != nil {
-		return fmt.Errorf("demo model: %w", err)
-	}
 	if err := data.WriteDemo(filepath.Join(dir, DataDir)); err != nil {
 		return fmt.Errorf("demo dataset: %w", err)
+	}
+	if err := writeModel(filepath.Join(modelDir, clip.WeightsFile), vocabPath, b, r(tok.VocabSize()), log); err != nil {
+		return fmt.Errorf("demo model: %w", err)
 	}
 	return nil
 }

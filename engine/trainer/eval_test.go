@@ -99,12 +99,9 @@ func TestWriteLogitsQuotesNamesAndKeepsFloat32Bits(t *testing.T) {
 // split order, its argmax is the prediction the metrics counted, and the same
 // evaluation gives the same bytes.
 func TestEvaluateWritesTheLogitsItClassifiedBy(t *testing.T) {
-	root := t.TempDir()
-	if err := demo.Write(root); err != nil {
-		t.Fatal(err)
-	}
+	root, scratch := sharedDemo(t), t.TempDir()
 	tr := New(cpu.New())
-	tr.CacheDir = filepath.Join(root, "cache")
+	tr.CacheDir = filepath.Join(scratch, "cache")
 	spec := engine.EvalSpec{
 		Model:  filepath.Join(root, demo.ModelDir),
 		Data:   engine.DataSpec{Dataset: data.DemoName, Root: filepath.Join(root, demo.DataDir), Classes: study.ClassesAll},
@@ -113,7 +110,7 @@ func TestEvaluateWritesTheLogitsItClassifiedBy(t *testing.T) {
 	evaluate := func(prompt, name string) (engine.Evaluation, []byte) {
 		t.Helper()
 		s := spec
-		s.Prompt, s.LogitsFile = prompt, filepath.Join(root, name)
+		s.Prompt, s.LogitsFile = prompt, filepath.Join(scratch, name)
 		ev, err := tr.Evaluate(context.Background(), s)
 		if err != nil {
 			t.Fatal(err)
@@ -145,7 +142,7 @@ func TestEvaluateWritesTheLogitsItClassifiedBy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rows := readCSV(t, filepath.Join(root, "first.csv"))
+	rows := readCSV(t, filepath.Join(scratch, "first.csv"))
 	if want := append([]string{"path", "label"}, ds.ClassNames...); !reflect.DeepEqual(rows[0], want) {
 		t.Errorf("header %q, want %q", rows[0], want)
 	}

@@ -17,13 +17,10 @@ import (
 // TestEvaluationComputesClassFeaturesOnce: an evaluation runs the text tower
 // once for all classes and the vision tower once per chunk of a test batch.
 func TestEvaluationComputesClassFeaturesOnce(t *testing.T) {
-	root := t.TempDir()
-	if err := demo.Write(root); err != nil {
-		t.Fatal(err)
-	}
+	root, scratch := sharedDemo(t), t.TempDir()
 	counter := &backendtest.Counter{Backend: cpu.New()}
 	tr := New(counter)
-	tr.CacheDir = filepath.Join(root, "cache")
+	tr.CacheDir = filepath.Join(scratch, "cache")
 	spec := engine.EvalSpec{
 		Model:  filepath.Join(root, demo.ModelDir),
 		Data:   engine.DataSpec{Dataset: data.DemoName, Root: filepath.Join(root, demo.DataDir), Classes: study.ClassesAll},
