@@ -1,6 +1,9 @@
 package backend
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+)
 
 // HostWrapper is implemented by backends whose buffers live in host memory
 // (the CPU backend). WrapHost makes a Float32 buffer of data itself, without
@@ -62,4 +65,17 @@ func ToInt32(dst []int32, ints []int) []int32 {
 		dst = append(dst, int32(v))
 	}
 	return dst
+}
+
+// AdamWCorrections are the two numbers of an AdamWStep that depend only on
+// the step number (from 1), computed in float64 as torch does on the host:
+// the step size lr/(1−beta1^step) and the root of the second moment's bias
+// correction, sqrt(1−beta2^step). Every backend's AdamWStep uses them.
+func AdamWCorrections(lr, beta1, beta2 float32, step int) (stepSize, rootCorrection float32) {
+	if step < 1 {
+		panic(fmt.Sprintf("backend: AdamWStep number %d, want 1 or more", step))
+	}
+	stepSize = float32(float64(lr) / (1 - math.Pow(float64(beta1), float64(step))))
+	rootCorrection = float32(math.Sqrt(1 - math.Pow(float64(beta2), float64(step))))
+	return stepSize, rootCorrection
 }

@@ -1,8 +1,9 @@
 package cpu
 
 import (
-	"fmt"
 	"math"
+
+	"github.com/fomo-grid/grid/engine/backend"
 )
 
 // SGDStep is one torch.optim.SGD step over len(param) values (see
@@ -32,13 +33,9 @@ func SGDStep(param, grad, velocity []float32, lr, momentum, weightDecay float32,
 // len(param) values (see backend.Backend.AdamWStep); m and v are the
 // moment estimates it updates.
 func AdamWStep(param, grad, m, v []float32, lr, beta1, beta2, eps, weightDecay float32, step int) {
-	if step < 1 {
-		panic(fmt.Sprintf("cpu: AdamWStep number %d, want 1 or more", step))
-	}
+	stepSize, rootCorrection := backend.AdamWCorrections(lr, beta1, beta2, step)
 	grad, m, v = grad[:len(param)], m[:len(param)], v[:len(param)]
 	decay := 1 - lr*weightDecay
-	stepSize := float32(float64(lr) / (1 - math.Pow(float64(beta1), float64(step))))
-	rootCorrection := float32(math.Sqrt(1 - math.Pow(float64(beta2), float64(step))))
 	for i, g := range grad {
 		m[i] = beta1*m[i] + (1-beta1)*g
 		v[i] = beta2*v[i] + (1-beta2)*g*g

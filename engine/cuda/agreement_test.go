@@ -24,7 +24,7 @@ const agreementSteps = 20
 // the comparison is not of one initial argmax twenty times.
 func checkSelectionAgreement(t *testing.T, gpu backend.Backend) {
 	root := t.TempDir()
-	if err := demo.Write(root); err != nil {
+	if err := demo.Write(root, cpu.New(), nil); err != nil {
 		t.Fatal(err)
 	}
 	spec := engine.TrainSpec{

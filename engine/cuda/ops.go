@@ -254,3 +254,11 @@ func (b *Backend) SGDStep(param, grad, velocity backend.Buffer, n int, lr, momen
 	b.pointwise("sgd_step", n, argPtr(b.ptr(param, w)), argPtr(b.ptr(grad, w)), argPtr(b.ptr(velocity, w)),
 		argFloat(lr), argFloat(momentum), argFloat(weightDecay), argBool(first))
 }
+
+func (b *Backend) AdamWStep(param, grad, m, v backend.Buffer, n int, lr, beta1, beta2, eps, weightDecay float32, step int) {
+	const w = "AdamWStep"
+	stepSize, rootCorrection := backend.AdamWCorrections(lr, beta1, beta2, step)
+	b.pointwise("adamw_step", n, argPtr(b.ptr(param, w)), argPtr(b.ptr(grad, w)), argPtr(b.ptr(m, w)), argPtr(b.ptr(v, w)),
+		argFloat(lr), argFloat(beta1), argFloat(beta2), argFloat(eps), argFloat(weightDecay),
+		argFloat(stepSize), argFloat(rootCorrection))
+}

@@ -36,17 +36,14 @@ func (b *twoPrecisions) ResetPeak()         { b.peak = b.bytes }
 func (b *twoPrecisions) DeviceName() string { return "fake GPU" }
 
 func TestJobsRunAtTheirPrecision(t *testing.T) {
-	root := t.TempDir()
-	if err := demo.Write(root); err != nil {
-		t.Fatal(err)
-	}
+	root, scratch := sharedDemo(t), t.TempDir()
 	spec := engine.EvalSpec{
 		Model:  filepath.Join(root, demo.ModelDir),
 		Data:   engine.DataSpec{Dataset: data.DemoName, Root: filepath.Join(root, demo.DataDir), Classes: study.ClassesAll},
 		Prompt: ContextInit,
 	}
 	plain := New(cpu.New())
-	plain.CacheDir = filepath.Join(root, "cache")
+	plain.CacheDir = filepath.Join(scratch, "cache")
 	half := spec
 	half.Precision = study.PrecisionFP16
 	if _, err := plain.Evaluate(context.Background(), half); err == nil || !strings.Contains(err.Error(), "the cpu backend computes in fp32 only") {

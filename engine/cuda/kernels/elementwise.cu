@@ -1,5 +1,6 @@
 // Elementwise kernels: conversions at the host boundary, QuickGELU, the
-// residual connection, scaling and the SGD step. Grid-stride loops over n.
+// residual connection, scaling and the SGD and AdamW steps. Grid-stride
+// loops over n.
 
 // cast_in converts an uploaded fp32 array into act storage.
 extern "C" __global__ void cast_in(act* out, const float* in, long long n) {
@@ -64,5 +65,23 @@ extern "C" __global__ void sgd_step(act* param, const act* grad, act* velocity, 
             g = v;
         }
         st(param, i, __fsub_rn(p, __fmul_rn(lr, g)));
+    }
+}
+
+// adamw_step is torch.optim.AdamW without amsgrad. The host computes what
+// depends only on the step number (backend.AdamWCorrections): step_size =
+// lr/(1−beta1^t) and root_correction = sqrt(1−beta2^t). The moments are
+// stored like every Float32 buffer.
+extern "C" __global__ void adamw_step(act* param, const act* grad, act* m, act* v, float lr, float beta1, float beta2,
+                                      float eps, float weight_decay, float step_size, float root_correction,
+                                      long long n) {
+    GRID_FOR(i, n) {
+        float g = ld(grad, i);
+        float mi = beta1 * ld(m, i) + (1.0f - beta1) * g;
+        float vi = beta2 * ld(v, i) + (1.0f - beta2) * g * g;
+        st(m, i, mi);
+        st(v, i, vi);
+        float p = ld(param, i) * (1.0f - lr * weight_decay);
+        st(param, i, p - step_size * mi / (sqrtf(vi) / root_correction + eps));
     }
 }
