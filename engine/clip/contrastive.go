@@ -12,8 +12,26 @@ import (
 // image over the captions and of each caption over the images, the right
 // partner being the one at the same index.
 
-// contrastKey is the shape of a contrastive pass.
-type contrastKey struct{ batch, length int }
+// contrastKey is the shape of a contrastive pass: batch pairs, captions of
+// length tokens, nExtra tokens appended to every image's ViT input.
+type contrastKey struct{ batch, length, nExtra int }
+
+// ContrastiveBatch is one batch of a Training step.
+type ContrastiveBatch struct {
+	Images   []float32 // B × 3 × R × R, normalised, CHW
+	Captions [][]int   // B tokenised captions, Images' partners
+	// ExtraTokens, when not empty, are n × VisionWidth values: n tokens
+	// appended to every image's ViT input after its patches, without a
+	// position, as DPT appends its visual prompts. They are inputs, not
+	// weights: random ones teach a small ViT, whose few patches such
+	// tokens would otherwise outweigh, to see through them.
+	ExtraTokens []float32
+}
+
+// key is the shape of the batch's pass.
+func (cb ContrastiveBatch) key(c Config) contrastKey {
+	return contrastKey{batch: len(cb.Captions), length: textLength(cb.Captions), nExtra: len(cb.ExtraTokens) / c.VisionWidth}
+}
 
 // contrastWork is the workspace of a contrastive pass: the two towers'
 // training workspaces and the loss between them, in both directions (rows
@@ -23,6 +41,7 @@ type contrastWork struct {
 	key    contrastKey
 	text   *textWork
 	vision *visionWork
+	extra  backend.Buffer // [nExtra,VisionWidth]; nil when nExtra is 0
 
 	labels                backend.Buffer // Int32 [B]: 0..B-1, each row's partner
 	txt, txtNorm          backend.Buffer // normalised caption features and norms
@@ -47,7 +66,7 @@ func (r *Runner) contrastWork(key contrastKey) (*contrastWork, error) {
 	if err != nil {
 		return nil, err
 	}
-	vision, err := r.visionWork(visionKey{batch: B, train: true})
+	vision, err := r.visionWork(visionKey{batch: B, nExtra: key.nExtra, train: true})
 	if err != nil {
 		return nil, err
 	}
@@ -59,6 +78,9 @@ func (r *Runner) contrastWork(key contrastKey) (*contrastWork, error) {
 	w.logitsT, w.probsT, w.lossesT = a.f32(B*B), a.f32(B*B), a.f32(B)
 	w.dLogits, w.dLogitsT, w.dImg, w.dTxt = a.f32(B*B), a.f32(B*B), a.f32(B*E), a.f32(B*E)
 	w.dImageFeatures, w.dTextFeatures, w.scaleTerms = a.f32(B*E), a.f32(B*E), a.f32(2)
+	if key.nExtra > 0 {
+		w.extra = a.f32(key.nExtra * r.w.vision.width)
+	}
 	w.hostLosses = make([]float32, 2*B)
 	if err := a.done(); err != nil {
 		return nil, err
@@ -73,23 +95,30 @@ func (r *Runner) contrastWork(key contrastKey) (*contrastWork, error) {
 }
 
 // checkContrastive reports why a contrastive pass would reject a batch.
-func (m *Model) checkContrastive(images []float32, captions [][]int) error {
-	if err := m.CheckTokens(captions, 0); err != nil {
+func (m *Model) checkContrastive(cb ContrastiveBatch) error {
+	if err := m.CheckTokens(cb.Captions, 0); err != nil {
 		return err
 	}
-	R := m.Config.ImageResolution
-	if len(images) != len(captions)*3*R*R {
-		return fmt.Errorf("clip: %d image values for %d captions, want %d × 3 × %d × %d", len(images), len(captions), len(captions), R, R)
+	c := m.Config
+	R := c.ImageResolution
+	if len(cb.Images) != len(cb.Captions)*3*R*R {
+		return fmt.Errorf("clip: %d image values for %d captions, want %d × 3 × %d × %d", len(cb.Images), len(cb.Captions), len(cb.Captions), R, R)
+	}
+	if len(cb.ExtraTokens)%c.VisionWidth != 0 {
+		return fmt.Errorf("clip: %d extra token values, want a multiple of the vision width %d", len(cb.ExtraTokens), c.VisionWidth)
 	}
 	return nil
 }
 
 // contrastiveForward runs both towers and the loss, returning the loss.
-func (r *Runner) contrastiveForward(w *contrastWork, images []float32, captions [][]int) (float32, error) {
+func (r *Runner) contrastiveForward(w *contrastWork, cb ContrastiveBatch) (float32, error) {
 	b, B, E := r.b, w.key.batch, r.model.Config.EmbedDim
-	w.text.setTokens(b, captions)
+	w.text.setTokens(b, cb.Captions)
 	r.textForward(w.text, nil)
-	r.visionForward(w.vision, images, nil)
+	if w.extra != nil {
+		b.Upload(w.extra, cb.ExtraTokens)
+	}
+	r.visionForward(w.vision, cb.Images, w.extra)
 	b.L2NormalizeForward(w.txt, w.txtNorm, w.text.head.features, B, E)
 	b.L2NormalizeForward(w.img, w.imgNorm, w.vision.head.features, B, E)
 	r.Logits(w.logits, w.img, w.txt, B, B)

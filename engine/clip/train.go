@@ -70,11 +70,10 @@ func (m *Model) Train(b backend.Backend) (*Training, error) {
 	return t, nil
 }
 
-// Step runs one contrastive step on a batch of images (B × 3 × R × R,
-// normalised, CHW) and their B tokenised captions, and one AdamW update of
-// every weight. It returns the batch's loss, before the update.
-func (t *Training) Step(images []float32, captions [][]int, opt AdamW) (float32, error) {
-	loss, err := t.gradients(images, captions)
+// Step runs one contrastive step on a batch and one AdamW update of every
+// weight. It returns the batch's loss, before the update.
+func (t *Training) Step(cb ContrastiveBatch, opt AdamW) (float32, error) {
+	loss, err := t.gradients(cb)
 	if err != nil {
 		return 0, err
 	}
@@ -83,16 +82,16 @@ func (t *Training) Step(images []float32, captions [][]int, opt AdamW) (float32,
 
 // gradients zeroes the gradients and sets them to those of the batch's
 // loss, which it returns.
-func (t *Training) gradients(images []float32, captions [][]int) (float32, error) {
+func (t *Training) gradients(cb ContrastiveBatch) (float32, error) {
 	r := t.r
-	if err := r.model.checkContrastive(images, captions); err != nil {
+	if err := r.model.checkContrastive(cb); err != nil {
 		return 0, err
 	}
-	w, err := r.contrastWork(contrastKey{batch: len(captions), length: textLength(captions)})
+	w, err := r.contrastWork(cb.key(r.model.Config))
 	if err != nil {
 		return 0, err
 	}
-	loss, err := r.contrastiveForward(w, images, captions)
+	loss, err := r.contrastiveForward(w, cb)
 	if err != nil {
 		return 0, err
 	}

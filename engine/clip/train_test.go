@@ -1,6 +1,7 @@
 package clip
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -12,34 +13,43 @@ import (
 
 // tinyContrastBatch is three images and three captions of differing
 // lengths (one padded past its end-of-text token) for tinyConfig, with a
-// repeated word so that a token embedding collects two rows' gradients.
-func tinyContrastBatch() ([]float32, [][]int) {
+// repeated word so that a token embedding collects two rows' gradients,
+// and nExtra random tokens appended to the images.
+func tinyContrastBatch(nExtra int) ContrastiveBatch {
 	const sot, eot = 48, 49
 	rng := rand.New(rand.NewPCG(8, 8))
 	captions := [][]int{{sot, 5, 6, eot}, {sot, 7, 8, 7, 9, eot}, {sot, 10, eot, 0, 0}}
-	return randSlice(rng, 3*3*16*16, 1), captions
+	return ContrastiveBatch{Images: randSlice(rng, 3*3*16*16, 1), Captions: captions,
+		ExtraTokens: randSlice(rng, nExtra*tinyConfig.VisionWidth, 1)}
 }
 
 // Every weight gradient of a training pass, and logit_scale's, agrees with
-// finite differences of the contrastive loss.
+// finite differences of the contrastive loss, with and without extra
+// tokens after the patches (which have no position, so pos[T-1] must not
+// collect theirs).
 func TestTrainingWeightGradients(t *testing.T) {
+	for _, nExtra := range []int{0, 2} {
+		t.Run(fmt.Sprintf("%d extra tokens", nExtra), func(t *testing.T) { checkTrainingGradients(t, tinyContrastBatch(nExtra)) })
+	}
+}
+
+func checkTrainingGradients(t *testing.T, batch ContrastiveBatch) {
 	m := NewRandom(tinyConfig, 3)
 	m.logitScale[0] = 2.5 // off CLIP's clamp, so that its gradient is seen
 	tr, err := m.Train(cpu.New())
 	if err != nil {
 		t.Fatal(err)
 	}
-	images, captions := tinyContrastBatch()
-	if _, err := tr.gradients(images, captions); err != nil {
+	if _, err := tr.gradients(batch); err != nil {
 		t.Fatal(err)
 	}
 	r := tr.r
-	w, err := r.contrastWork(contrastKey{batch: len(captions), length: textLength(captions)})
+	w, err := r.contrastWork(batch.key(m.Config))
 	if err != nil {
 		t.Fatal(err)
 	}
 	loss := func() float64 {
-		l, err := r.contrastiveForward(w, images, captions)
+		l, err := r.contrastiveForward(w, batch)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -79,15 +89,15 @@ func TestTrainingStepsAndFinish(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	images, captions := tinyContrastBatch()
+	batch := tinyContrastBatch(1)
 	opt := AdamW{LR: 3e-3, Beta1: 0.9, Beta2: 0.98, Eps: 1e-6, WeightDecay: 0.1}
-	first, err := tr.Step(images, captions, opt)
+	first, err := tr.Step(batch, opt)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var last float32
 	for range 20 {
-		if last, err = tr.Step(images, captions, opt); err != nil {
+		if last, err = tr.Step(batch, opt); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -106,8 +116,8 @@ func TestTrainingStepsAndFinish(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := textFeaturesOf(t, m, captions)
-	got := textFeaturesOf(t, loaded, captions)
+	want := textFeaturesOf(t, m, batch.Captions)
+	got := textFeaturesOf(t, loaded, batch.Captions)
 	for i := range want {
 		if math.Abs(float64(got[i]-want[i])) > 1e-5 {
 			t.Fatalf("text feature %d: %g after a save, %g trained", i, got[i], want[i])

@@ -2,8 +2,10 @@ package clip
 
 import "github.com/fomo-grid/grid/engine/backend"
 
-// visionKey is the shape of a vision pass. keep: a backward pass follows;
-// train: it forms the weights' gradients too (then nExtra is 0).
+// visionKey is the shape of a vision pass: nExtra tokens appended after
+// the patches (DPT's visual prompts; in training, stand-ins for them).
+// keep: a backward pass follows; train: it forms the weights' gradients
+// too.
 type visionKey struct {
 	batch, nExtra int
 	keep, train   bool
@@ -23,12 +25,12 @@ type visionWork struct {
 	preMean, preRstd          backend.Buffer
 	dEmbedded                 backend.Buffer // backward only
 
-	// Training only: Int32 row maps of the stream [B·T,w], each row's
-	// position, the patch rows b·T+1+p, and zeros (the one class
-	// embedding of every class row); the gradients at the class and patch
-	// rows.
-	posRows, patchRows, zeroRows backend.Buffer
-	dClass, dPatchEmb            backend.Buffer
+	// Training only: Int32 row maps: the patch rows b·T+1+p of the stream
+	// [B·T,w], their positions 1+p, and zeros (the one class embedding and
+	// position of every class row); the gradients at the class and patch
+	// rows. The extra rows have no position and no weight of their own.
+	patchRows, patchPositions, zeroRows backend.Buffer
+	dClass, dPatchEmb                   backend.Buffer
 }
 
 // visionLength is the ViT sequence length: class token, patches, prompts.
@@ -52,7 +54,7 @@ func (r *Runner) visionWork(key visionKey) (*visionWork, error) {
 		w.dEmbedded = a.f32(B * T * vw)
 	}
 	if key.train {
-		w.posRows, w.patchRows, w.zeroRows = a.i32(B*T), a.i32(B*P), a.i32(B)
+		w.patchRows, w.patchPositions, w.zeroRows = a.i32(B*P), a.i32(B*P), a.i32(B)
 		w.dClass, w.dPatchEmb = a.f32(B*vw), a.f32(B*P*vw)
 	}
 	if err := a.done(); err != nil {
@@ -60,8 +62,8 @@ func (r *Runner) visionWork(key visionKey) (*visionWork, error) {
 	}
 	r.b.UploadInt32(w.head.rows, classRows(B, T))
 	if key.train {
-		r.b.UploadInt32(w.posRows, positionRows(B, T))
 		r.b.UploadInt32(w.patchRows, patchRows(B, P, T))
+		r.b.UploadInt32(w.patchPositions, patchRows(B, P, 0))
 	}
 	r.visions[key] = w
 	return w, nil
@@ -76,7 +78,8 @@ func classRows(batch, T int) []int32 {
 	return rows
 }
 
-// patchRows are the patch rows b·T+1+p of a stream of batch sequences.
+// patchRows are the patch rows b·T+1+p of a stream of batch sequences
+// (with T = 0, each patch row's position 1+p).
 func patchRows(batch, P, T int) []int32 {
 	rows := make([]int32, 0, batch*P)
 	for i := range batch {
@@ -131,9 +134,10 @@ func (r *Runner) visionBackward(w *visionWork, dFeatures, dExtra backend.Buffer,
 		return
 	}
 	// Row (b,0) is class + pos[0]; row (b,1+p) is conv1·patch_p + pos[1+p].
-	b.ScatterAddRows(grads.visionPos, w.dEmbedded, w.posRows, B*T, vw)
 	b.GatherRows(w.dClass, w.dEmbedded, w.head.rows, B, vw)
 	b.ScatterAddRows(grads.classEmbedding, w.dClass, w.zeroRows, B, vw)
+	b.ScatterAddRows(grads.visionPos, w.dClass, w.zeroRows, B, vw)
 	b.GatherRows(w.dPatchEmb, w.dEmbedded, w.patchRows, B*P, vw)
+	b.ScatterAddRows(grads.visionPos, w.dPatchEmb, w.patchPositions, B*P, vw)
 	b.MatmulBackward(nil, grads.conv1, nil, w.dPatchEmb, w.patches, r.w.conv1, B*P, 3*c.PatchSize*c.PatchSize, vw)
 }
