@@ -280,7 +280,8 @@ func TestGridRunStoresEverythingAndReports(t *testing.T) {
 func TestKilledRunResumesWithoutRerunningFinishedJobs(t *testing.T) {
 	demo := demoAssets(t)
 	dir := t.TempDir()
-	writeFile(t, filepath.Join(dir, "grid.toml"), smallGrid(demo, 2))
+	// Epochs enough that some jobs are still running when two are done.
+	writeFile(t, filepath.Join(dir, "grid.toml"), smallGrid(demo, 8))
 
 	cmd := exec.Command(gridBinary(t), "run", "--plain", "grid.toml")
 	cmd.Dir = dir
@@ -415,7 +416,8 @@ n_ctx = []
 func TestInterruptStopsCleanlyAndResumes(t *testing.T) {
 	demo := demoAssets(t)
 	dir := t.TempDir()
-	writeFile(t, filepath.Join(dir, "grid.toml"), smallGrid(demo, 3))
+	// Epochs enough that the grid is still running when it is interrupted.
+	writeFile(t, filepath.Join(dir, "grid.toml"), smallGrid(demo, 12))
 
 	cmd := exec.Command(gridBinary(t), "run", "--plain", "grid.toml")
 	cmd.Dir = dir

@@ -44,11 +44,11 @@ func stopTestCluster() {
 	}
 }
 
-// slurmGrid is smallGrid with four epochs (a train job runs long enough to
-// be signalled in the middle) and a [slurm] table fit for the one-node test
+// slurmGrid is smallGrid with sixteen epochs (a train job of the tiny demo
+// model runs long enough, a second or so, to be signalled in the middle) and a [slurm] table fit for the one-node test
 // cluster.
 func slurmGrid(demo string) string {
-	return smallGrid(demo, 4) + `
+	return smallGrid(demo, 16) + `
 [slurm]
 cpus = 1
 mem = "600M"
@@ -269,8 +269,8 @@ func taskInTheMiddleOfAJob(t *testing.T, runDir, array, except string) (string, 
 }
 
 // midJob says whether an array task's log shows that its job's attempt
-// has started: the job has its model to load, images to decode and four
-// epochs to train, seconds, ahead of it.
+// has started: the job has its model to load, images to decode and
+// sixteen epochs to train, a second or more, ahead of it.
 func midJob(runDir, task string) bool {
 	logs, _ := filepath.Glob(filepath.Join(runDir, "slurm", "*", "logs", "grid-small-train_"+task+".out"))
 	for _, l := range logs {
