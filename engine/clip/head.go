@@ -33,18 +33,22 @@ func newTowerHead(a *arena, n int, w *headWeights, keep bool) towerHead {
 	return h
 }
 
-// forward reads the head's rows out of stream and leaves the projected
-// features in h.features.
-func (h *towerHead) forward(b backend.Backend, w *headWeights, stream backend.Buffer) {
-	b.GatherRows(h.in, stream, h.rows, h.n, w.width)
+// forward reads the head's rows out of the stack's output (or finds them
+// in h.in, where a stack that ends at the head leaves them) and leaves the
+// projected features in h.features.
+func (h *towerHead) forward(b backend.Backend, w *headWeights, s *stackWork) {
+	if !s.trimmed {
+		b.GatherRows(h.in, s.output(), h.rows, h.n, w.width)
+	}
 	b.LayerNormForward(h.out, h.mean, h.rstd, h.in, w.lnW, w.lnB, h.n, w.width)
 	b.MatmulForward(h.features, h.out, w.projT, nil, h.n, w.width, w.embed)
 }
 
-// backward writes to dStream (the whole stream's gradient, zero outside the
-// head's rows) the gradient of the features given dFeatures. With grads
-// not nil it also adds the gradients of the head's weights there.
-func (h *towerHead) backward(b backend.Backend, w, grads *headWeights, dFeatures, dStream backend.Buffer) {
+// backward writes to s.dOut (the whole stream's gradient, zero outside the
+// head's rows) the gradient of the features given dFeatures; a stack that
+// ended at the head takes it from h.dIn instead. With grads not nil it
+// also adds the gradients of the head's weights there.
+func (h *towerHead) backward(b backend.Backend, w, grads *headWeights, dFeatures backend.Buffer, s *stackWork) {
 	var g headWeights // all nil: frozen
 	var out backend.Buffer
 	if grads != nil {
@@ -54,6 +58,9 @@ func (h *towerHead) backward(b backend.Backend, w, grads *headWeights, dFeatures
 	b.MatmulBackward(h.dOut, g.projT, nil, dFeatures, out, w.projT, h.n, w.width, w.embed)
 	b.Zero(h.dIn)
 	b.LayerNormBackward(h.dIn, g.lnW, g.lnB, h.dOut, h.in, w.lnW, h.mean, h.rstd, h.n, w.width)
-	b.Zero(dStream)
-	b.ScatterAddRows(dStream, h.dIn, h.rows, h.n, w.width)
+	if s.trimmed {
+		return
+	}
+	b.Zero(s.dOut)
+	b.ScatterAddRows(s.dOut, h.dIn, h.rows, h.n, w.width)
 }

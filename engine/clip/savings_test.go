@@ -179,3 +179,63 @@ func TestImageLogitsInChunksChangesNothing(t *testing.T) {
 		t.Fatalf("DPTStep logits %v, ImageLogits %v", out.logits, whole)
 	}
 }
+
+// matmulRows counts the rows the matmuls of a pass run over.
+type matmulRows struct {
+	backend.Backend
+	forward, backward int
+}
+
+func (c *matmulRows) MatmulForward(out, inp, weight, bias backend.Buffer, rows, inDim, outDim int) {
+	c.forward += rows
+	c.Backend.MatmulForward(out, inp, weight, bias, rows, inDim, outDim)
+}
+
+func (c *matmulRows) MatmulBackward(dinp, dweight, dbias, dout, inp, weight backend.Buffer, rows, inDim, outDim int) {
+	c.backward += rows
+	c.Backend.MatmulBackward(dinp, dweight, dbias, dout, inp, weight, rows, inDim, outDim)
+}
+
+// TestLastBlockAtHeadChangesNothing: a pass whose towers end at their
+// heads (no observer) runs out_proj and the MLP of each tower's last block
+// at the head's rows only, forward and backward, and gets the numbers of
+// the full last blocks (an observed pass) bit for bit.
+func TestLastBlockAtHeadChangesNothing(t *testing.T) {
+	m := NewRandom(tinyConfig, 35)
+	observed := *m
+	observed.Observe = func(string, int, []float32, int, int, int) {}
+	for _, shared := range []bool{true, false} {
+		cs := tinyDPTCase(m, shared)
+		trimmedRows, fullRows := &matmulRows{Backend: cpu.New()}, &matmulRows{Backend: cpu.New()}
+		trimmed, err := m.On(trimmedRows)
+		if err != nil {
+			t.Fatal(err)
+		}
+		full, err := observed.On(fullRows)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := step(t, trimmed, cs.input(t, trimmed), true)
+		want := step(t, full, cs.input(t, full), true)
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("shared %v: the step with the last blocks at the heads differs from the full one", shared)
+		}
+		// Three of the last block's four matmuls (out_proj, c_fc, c_proj)
+		// run at K or B rows instead of K·T or B·T, in each direction.
+		K, B := len(cs.in.ClassTokens), cs.in.Batch
+		textSaved := 3 * (K*textLength(cs.in.ClassTokens) - K)
+		visionSaved := 3 * (B*tinyConfig.visionLength(cs.in.NCtx) - B)
+		wantBackward := textSaved
+		if !shared {
+			visionSaved = 3 * (B*tinyConfig.visionLength(0) - B)
+		} else {
+			wantBackward += visionSaved
+		}
+		if d := fullRows.forward - trimmedRows.forward; d != textSaved+visionSaved {
+			t.Errorf("shared %v: the forward matmuls ran over %d fewer rows, want %d", shared, d, textSaved+visionSaved)
+		}
+		if d := fullRows.backward - trimmedRows.backward; d != wantBackward {
+			t.Errorf("shared %v: the backward matmuls ran over %d fewer rows, want %d", shared, d, wantBackward)
+		}
+	}
+}

@@ -94,6 +94,7 @@ func (r *Runner) textWork(key textKey) (*textWork, error) {
 	a := &w.mem
 	w.stack = newStackWork(a, &r.w.text, K, T, true, key.keep, key.train)
 	w.head = newTowerHead(a, K, &r.w.textHead, key.keep || key.train)
+	w.stack.endAtHead(a, &r.w.text, &w.head)
 	w.ids = a.i32(K * T)
 	w.hostIDs, w.hostEOTs = make([]int32, K*T), make([]int32, K)
 	if key.train {
@@ -147,7 +148,7 @@ func (r *Runner) textForward(w *textWork, ctx backend.Buffer) {
 	w.ctxKnown = false
 	b.EmbedTokensForward(w.stack.input(), w.ids, r.w.tokenEmbedding, r.w.positionalEmbedding, ctx, K, T, tw, w.key.nCtx)
 	r.w.text.forward(b, w.stack, r.model.streamObserver(TextTower, b, K, T, tw))
-	w.head.forward(b, &r.w.textHead, w.stack.output())
+	w.head.forward(b, &r.w.textHead, w.stack)
 }
 
 // textBackward takes dFeatures, the gradient with respect to
@@ -163,7 +164,7 @@ func (r *Runner) textBackward(w *textWork, dFeatures, dctx backend.Buffer, grads
 	if grads != nil {
 		gHead, gTower = &grads.textHead, &grads.text
 	}
-	w.head.backward(b, &r.w.textHead, gHead, dFeatures, w.stack.dOut)
+	w.head.backward(b, &r.w.textHead, gHead, dFeatures, w.stack)
 	dx := r.w.text.backward(b, w.stack, gTower)
 	if grads == nil {
 		b.EmbedTokensBackward(dctx, dx, K, T, tw, w.key.nCtx)

@@ -50,6 +50,7 @@ func (r *Runner) visionWork(key visionKey) (*visionWork, error) {
 	w.images, w.patches, w.patchEmb = a.f32(B*3*R*R), a.f32(B*P*patchLen), a.f32(B*P*vw)
 	w.embedded, w.preMean, w.preRstd = a.f32(B*T*vw), a.f32(B*T), a.f32(B*T)
 	w.head = newTowerHead(a, B, &r.w.visionHead, keep)
+	w.stack.endAtHead(a, &r.w.vision, &w.head)
 	if keep {
 		w.dEmbedded = a.f32(B * T * vw)
 	}
@@ -105,7 +106,7 @@ func (r *Runner) visionForward(w *visionWork, images []float32, extra backend.Bu
 	b.EmbedPatchesForward(w.embedded, w.patchEmb, r.w.classEmbedding, r.w.visionPos, extra, B, P, w.key.nExtra, vw)
 	b.LayerNormForward(w.stack.input(), w.preMean, w.preRstd, w.embedded, r.w.lnPreW, r.w.lnPreB, B*T, vw)
 	r.w.vision.forward(b, w.stack, r.model.streamObserver(VisionTower, b, B, T, vw))
-	w.head.forward(b, &r.w.visionHead, w.stack.output())
+	w.head.forward(b, &r.w.visionHead, w.stack)
 }
 
 // visionBackward takes dFeatures, the gradient with respect to
@@ -123,7 +124,7 @@ func (r *Runner) visionBackward(w *visionWork, dFeatures, dExtra backend.Buffer,
 	if grads != nil {
 		gHead, gTower, gPreW, gPreB = &grads.visionHead, &grads.vision, grads.lnPreW, grads.lnPreB
 	}
-	w.head.backward(b, &r.w.visionHead, gHead, dFeatures, w.stack.dOut)
+	w.head.backward(b, &r.w.visionHead, gHead, dFeatures, w.stack)
 	dh := r.w.vision.backward(b, w.stack, gTower)
 	// ln_pre's backward over every row costs little next to the tower; a
 	// DPT step uses only the prompt rows of its result.
