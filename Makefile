@@ -13,6 +13,18 @@ export CGO_ENABLED := 1
 # backend's matrix and row kernels are assembly chosen at run time from the
 # CPU's features (AVX-512 or AVX2/FMA), so this build is the fast one.
 
+# SQLite: go-sqlite3 compiles SQLite's 9 MB C source (about 90 s of a
+# 2-core machine's first build) unless it links the system's library. Where
+# pkg-config finds libsqlite3 3.38 or newer (RETURNING, built-in JSON;
+# Debian: libsqlite3-dev), every go command here (and the ones tests run)
+# links that one; otherwise the bundled copy is compiled. A GOFLAGS of your
+# own is left alone.
+ifeq ($(origin GOFLAGS),undefined)
+ifeq ($(shell pkg-config --atleast-version=3.38 sqlite3 2>/dev/null && echo yes),yes)
+export GOFLAGS := -tags=libsqlite3
+endif
+endif
+
 .PHONY: build run demo test vet bench fuzz clean gpu-check
 
 build:
@@ -63,6 +75,9 @@ bench:
 # docs/performance.md, CUDA section).
 GPUCHECK := .gpucheck
 GPUFLAGS := -ldflags='-s -w'
+# The GPU machine may lack the system's libsqlite3: its binaries carry the
+# bundled SQLite.
+gpu-check: export GOFLAGS :=
 gpu-check:
 	rm -rf $(GPUCHECK) && mkdir -p $(GPUCHECK)
 	$(GO) test -c $(GPUFLAGS) -o $(GPUCHECK)/cuda.test ./engine/cuda
